@@ -1,0 +1,115 @@
+/* weft_test.h -- shared helpers for the Check-based test suite.
+ *
+ * Each test file defines its tests with Check's START_TEST/END_TEST and ends
+ * with WEFT_TEST_MAIN("suite", test_a, test_b, ...). Every test then runs in
+ * its own forked process (Check's fork mode) under CK_DEFAULT_TIMEOUT, so the
+ * weft runtime starts fresh in each test.
+ */
+#ifndef WEFT_TEST_H
+#define WEFT_TEST_H
+
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "weft.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define WEFT_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define WEFT_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TEST_TSAN 1
+#endif
+#endif
+
+/* Scale a stress count down under the sanitizers, which are 5-20x slower,
+ * while keeping it large enough to mean something. */
+#ifdef WEFT_TEST_SANITIZED
+#define WEFT_SCALE(n) ((n) / 10 > 0 ? (n) / 10 : 1)
+#else
+#define WEFT_SCALE(n) (n)
+#endif
+
+/* Runs fn() in a child process with stderr captured into buf (NUL-ended).
+ * Returns the child's wait status. */
+static inline int weft_test_child(void (*fn)(void), char *buf, size_t len) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    ck_abort_msg("pipe failed");
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    ck_abort_msg("fork failed");
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    fn();
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t used = 0;
+  for (;;) {
+    ssize_t n = read(fds[0], buf + used, len - 1 - used);
+    if (n <= 0)
+      break;
+    used += (size_t)n;
+    if (used == len - 1)
+      break;
+  }
+  buf[used] = '\0';
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    ;
+  return status;
+}
+
+/* Asserts that the child died of SIGABRT and that its stderr holds needle. */
+#define WEFT_ASSERT_ABORTS_WITH(fn, needle)                                   \
+  do {                                                                        \
+    char weft_buf_[8192];                                                     \
+    int weft_st_ = weft_test_child((fn), weft_buf_, sizeof weft_buf_);        \
+    ck_assert_msg(WIFSIGNALED(weft_st_), "child did not die of a signal; "    \
+                  "status %d, stderr: %s", weft_st_, weft_buf_);              \
+    ck_assert_int_eq(WTERMSIG(weft_st_), SIGABRT);                            \
+    ck_assert_msg(strstr(weft_buf_, (needle)) != NULL,                        \
+                  "stderr lacks \"%s\": %s", (needle), weft_buf_);            \
+  } while (0)
+
+static inline int weft_test_run(const char *name, const TTest *const *tests,
+                                int n) {
+  Suite *s = suite_create(name);
+  TCase *tc = tcase_create("core");
+  const char *t = getenv("CK_DEFAULT_TIMEOUT");
+  tcase_set_timeout(tc, t ? atof(t) : 120.0);
+  for (int i = 0; i < n; i++)
+    _tcase_add_test(tc, tests[i], 0, 0, 0, 1);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_set_fork_status(sr, CK_FORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+#define WEFT_TEST_MAIN(name, ...)                                             \
+  int main(void) {                                                            \
+    const TTest *const weft_tests_[] = {__VA_ARGS__};                         \
+    return weft_test_run(name, weft_tests_,                                   \
+                         (int)(sizeof weft_tests_ / sizeof weft_tests_[0]));  \
+  }
+
+#endif
