@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Run the showcase examples from BUILD_DIR/examples/, in order, each under a
+# header line. Every example runs even if an earlier one fails, so one run
+# shows all failures; the script exits non-zero if any example failed or is
+# missing.
+#
+# usage: scripts/run-examples.sh BUILD_DIR
+#
+# To add an example, add its executable name (examples/NAME.c) to EXAMPLES.
+set -euo pipefail
+
+EXAMPLES=(
+  goroutines
+  processes_threads_goroutines
+  scheduler
+)
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 BUILD_DIR" >&2
+  exit 2
+fi
+dir="$1/examples"
+
+failed=()
+for name in "${EXAMPLES[@]}"; do
+  printf '\n===== examples/%s =====\n' "$name"
+  if [[ ! -x "$dir/$name" ]]; then
+    echo "missing: $dir/$name (not built?)" >&2
+    failed+=("$name")
+  else
+    status=0
+    "$dir/$name" || status=$?
+    if [[ $status -ne 0 ]]; then
+      echo "FAILED: $name (exit status $status)" >&2
+      failed+=("$name")
+    fi
+  fi
+done
+
+echo
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "run-examples: ${#failed[@]} of ${#EXAMPLES[@]} failed: ${failed[*]}" >&2
+  exit 1
+fi
+echo "run-examples: all ${#EXAMPLES[@]} examples passed"
