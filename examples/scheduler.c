@@ -35,6 +35,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Ranges this small are summed serially. A goroutine is cheap, but not free:
+ * the grain makes each leaf's work dwarf the cost of spawning it, while
+ * leaving many more leaves than Ps so that stealing can even out the load. */
 static uint64_t grain = 1 << 14;
 
 /* Leaves run per P, indexed by weft_proc_id(). Leaves on different Ps
@@ -127,9 +130,8 @@ static uint64_t parallel_sum(uint64_t n) {
 }
 
 static void print_histogram(void) {
-  int procs = nprocs;
   long max = 1, total = 0;
-  for (int p = 0; p < procs; p++) {
+  for (int p = 0; p < nprocs; p++) {
     long c = atomic_load(&leaves_per_p[p]);
     total += c;
     if (c > max) max = c;
@@ -137,14 +139,14 @@ static void print_histogram(void) {
   int busy = 0;
   printf("leaves per P (%ld leaves of up to %" PRIu64 " numbers):\n", total,
          grain);
-  for (int p = 0; p < procs; p++) {
+  for (int p = 0; p < nprocs; p++) {
     long c = atomic_load(&leaves_per_p[p]);
     int bar = (int)(c * 50 / max);
     busy += c > 0;
     printf("  P%-3d %7ld %5.1f%% %.*s\n", p, c, 100.0 * c / total, bar,
            "##################################################");
   }
-  printf("%d of %d Ps ran leaves\n", busy, procs);
+  printf("%d of %d Ps ran leaves\n", busy, nprocs);
 }
 
 /* A number in 1..max (decimal, or 0x... hex). */
@@ -163,13 +165,16 @@ int main(int argc, char **argv) {
   int opt;
   while ((opt = getopt(argc, argv, "p:n:g:h")) != -1) {
     switch (opt) {
-    case 'p':
-      /* GOMAXPROCS, but fixed: only before the runtime starts. */
-      if (weft_procs((int)parse_u64(optarg, "PROCS", 4096)) < 0) {
-        fprintf(stderr, "weft_procs(%s) refused\n", optarg);
+    case 'p': {
+      /* GOMAXPROCS, except that it can only be set before the runtime
+       * starts: nothing above this has called into weft yet. */
+      int rc = weft_procs((int)parse_u64(optarg, "PROCS", 4096));
+      if (rc < 0) {
+        fprintf(stderr, "weft_procs(%s): %s\n", optarg, strerror(-rc));
         return 2;
       }
       break;
+    }
     /* n(n-1)/2 stays inside 64 bits up to n = 2^32 */
     case 'n': n = parse_u64(optarg, "N", (uint64_t)1 << 32); break;
     case 'g': grain = parse_u64(optarg, "GRAIN", UINT64_MAX); break;
@@ -195,7 +200,7 @@ int main(int argc, char **argv) {
   uint64_t want = n % 2 == 0 ? n / 2 * (n - 1) : (n - 1) / 2 * n;
   printf("sum of 0..%" PRIu64 " on %d Ps: %" PRIu64 ", expected %" PRIu64
          ": %s\n", n - 1, nprocs, sum, want, sum == want ? "ok" : "WRONG");
-  printf("serial %.1f ms, fork-join %.1f ms: %.2fx\n", (t1 - t0) / 1e6,
+  printf("serial %.1f ms, fork-join %.1f ms: speedup %.2fx\n", (t1 - t0) / 1e6,
          (t2 - t1) / 1e6, (double)(t1 - t0) / (double)(t2 - t1));
   print_histogram();
   free(leaves_per_p);
