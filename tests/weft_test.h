@@ -11,10 +11,15 @@
 #include <check.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "weft.h"
@@ -87,6 +92,86 @@ static inline int weft_test_child(void (*fn)(void), char *buf, size_t len) {
     ck_assert_msg(strstr(weft_buf_, (needle)) != NULL,                        \
                   "stderr lacks \"%s\": %s", (needle), weft_buf_);            \
   } while (0)
+
+/* ---- helpers for goroutines and helper threads -------------------------
+ *
+ * Check's assertions are not thread safe (they write to a shared pipe and
+ * exit), so goroutines and helper threads never call ck_assert_*: they record
+ * failures with WEFT_EXPECT, and the test's own thread reports them with
+ * WEFT_ASSERT_NO_FAILURES() once the workers are joined. */
+__attribute__((unused)) static atomic_int weft_test_failures_;
+__attribute__((unused)) static atomic_int weft_test_msg_ready_;
+__attribute__((unused)) static char weft_test_first_failure_[1024];
+
+__attribute__((format(printf, 4, 5))) static inline void
+weft_test_fail_(const char *file, int line, const char *expr, const char *fmt,
+                ...) {
+  if (atomic_fetch_add(&weft_test_failures_, 1) != 0)
+    return;
+  int n = snprintf(weft_test_first_failure_, sizeof weft_test_first_failure_,
+                   "%s:%d: '%s': ", file, line, expr);
+  if (n > 0 && (size_t)n < sizeof weft_test_first_failure_) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(weft_test_first_failure_ + n,
+              sizeof weft_test_first_failure_ - (size_t)n, fmt, ap);
+    va_end(ap);
+  }
+  atomic_store_explicit(&weft_test_msg_ready_, 1, memory_order_release);
+}
+
+/* WEFT_EXPECT(cond, fmt, ...): record a failure (from any thread). */
+#define WEFT_EXPECT(cond, ...)                                                \
+  do {                                                                        \
+    if (!(cond))                                                              \
+      weft_test_fail_(__FILE__, __LINE__, #cond, __VA_ARGS__);                \
+  } while (0)
+
+#define WEFT_ASSERT_NO_FAILURES()                                             \
+  do {                                                                        \
+    int weft_nf_ = atomic_load(&weft_test_failures_);                         \
+    ck_assert_msg(weft_nf_ == 0, "%d failure(s) in workers; first: %s",       \
+                  weft_nf_,                                                   \
+                  atomic_load_explicit(&weft_test_msg_ready_,                 \
+                                       memory_order_acquire)                  \
+                      ? weft_test_first_failure_                              \
+                      : "(message not yet written)");                         \
+  } while (0)
+
+/* CLOCK_MONOTONIC in nanoseconds, independent of weft_now(). */
+static inline int64_t weft_test_clock(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Sleeps the calling OS thread with nanosleep (not weft_sleep). */
+static inline void weft_test_os_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0)
+    ;
+}
+
+/* Polls cond (an expression) every millisecond from the calling plain thread
+ * for up to timeout_ms; evaluates to whether cond became true. */
+#define WEFT_POLL_UNTIL(cond, timeout_ms)                                     \
+  ({                                                                          \
+    int64_t weft_dl_ = weft_test_clock() + (int64_t)(timeout_ms) * 1000000;   \
+    int weft_ok_ = 0;                                                         \
+    for (;;) {                                                                \
+      if (cond) {                                                             \
+        weft_ok_ = 1;                                                         \
+        break;                                                                \
+      }                                                                       \
+      if (weft_test_clock() > weft_dl_)                                       \
+        break;                                                                \
+      weft_test_os_sleep_ms(1);                                               \
+    }                                                                         \
+    weft_ok_;                                                                 \
+  })
+
+/* The kernel thread id of the calling OS thread. */
+static inline long weft_test_gettid(void) { return (long)syscall(SYS_gettid); }
 
 static inline int weft_test_run(const char *name, const TTest *const *tests,
                                 int n) {
