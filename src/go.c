@@ -1,0 +1,122 @@
+/* go.c -- creating, running and ending goroutines.
+ *
+ * A goroutine's weft__g record sits at the top of its stack, 64-byte
+ * aligned; the usable stack is everything below it. Creating one therefore
+ * costs one stack allocation (usually a hit in the P's cache) and no malloc.
+ *
+ * weft_go from a goroutine is work-first: the child runs at once and the
+ * parent waits in runnext (see weft.h). The parent is queued by the pending
+ * hook, after its context is saved, so no thief can resume it early.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "sanitizer.h"
+#include "runtime.h"
+
+static _Noreturn void goexit(weft__g *g);
+
+static void g_entry(void *arg) {
+  weft__g *g = arg;
+  weft__landed();
+  g->fn(g->arg);
+  goexit(g);
+}
+
+static int g_new(weft__p *p, void (*fn)(void *), void *arg,
+                 const weft_go_options *o, weft__g **out) {
+  size_t size = weft__stack_round(o ? o->stack_size : 0);
+  if (size == 0)
+    return -EINVAL;
+  weft__stack st;
+  int rc = weft__stack_alloc(p ? &p->stacks : NULL, size, &st);
+  if (rc)
+    return rc;
+  uintptr_t top = (uintptr_t)st.lo + st.size;
+  weft__g *g = (weft__g *)((top - sizeof(weft__g)) & ~(uintptr_t)63);
+  memset(g, 0, sizeof *g);
+  g->fn = fn;
+  g->arg = arg;
+  g->stack = st;
+  g->id = weft__add_relaxed(&weft__sched_g.goidgen, 1) + 1;
+  atomic_init(&g->status, WEFT__G_RUNNABLE);
+  if (o && o->name) {
+    strncpy(g->name, o->name, sizeof g->name - 1);
+  }
+  g->tsan_fiber = weft__tsan_create();
+  weft__ctx_make(&g->ctx, st.lo, (size_t)((char *)g - st.lo), g_entry, g);
+  weft__add_relaxed(&weft__sched_g.ngoroutines, 1);
+  *out = g;
+  return 0;
+}
+
+/* Pending hook of a spawn: the parent waits in runnext. */
+static void park_parent(weft__p *p, void *parent) {
+  weft__store_relaxed(&((weft__g *)parent)->status, WEFT__G_RUNNABLE);
+  weft__runqput(p, parent, true);
+}
+
+int weft_go_opts(void (*fn)(void *), void *arg, const weft_go_options *o) {
+  if (fn == NULL)
+    return -EINVAL;
+  weft__ensure_started();
+  weft__p *p = weft__curp();
+  weft__g *g;
+  int rc = g_new(p, fn, arg, o, &g);
+  if (rc)
+    return rc;
+  if (p) {
+    weft__g *parent = p->cur;
+    weft__switch_to(p, parent, g, park_parent, parent);
+  } else {
+    weft__globrunqput(g);
+    weft__wakep();
+  }
+  return 0;
+}
+
+int weft_go(void (*fn)(void *), void *arg) { return weft_go_opts(fn, arg, NULL); }
+
+/* Pending hook of an exit: the stack can be reused once we are off it. */
+static void free_g(weft__p *p, void *arg) {
+  weft__g *g = arg;
+  weft__stack st = g->stack; /* the record dies with the stack */
+  weft__tsan_destroy(g->tsan_fiber);
+  weft__stack_free(&p->stacks, &st);
+}
+
+static _Noreturn void goexit(weft__g *g) {
+  weft__add_relaxed(&weft__sched_g.ngoroutines, -1);
+  weft__store_relaxed(&g->status, WEFT__G_DEAD);
+  weft__schedule_away(weft__curp(), g, free_g, g, true);
+  __builtin_unreachable();
+}
+
+/* Pending hook of a yield: back to the tail of this P's ring. */
+static void requeue(weft__p *p, void *g) {
+  weft__store_relaxed(&((weft__g *)g)->status, WEFT__G_RUNNABLE);
+  weft__runqput(p, g, false);
+}
+
+void weft_yield(void) {
+  weft__p *p = weft__curp();
+  if (p == NULL) {
+    sched_yield();
+    return;
+  }
+  weft__schedule_away(p, p->cur, requeue, p->cur, false);
+}
+
+uint64_t weft_goid(void) {
+  weft__g *g = weft__curg();
+  return g ? g->id : 0;
+}
+
+int weft_proc_id(void) {
+  weft__p *p = weft__curp();
+  return p ? p->id : -1;
+}
+
+int weft_num_goroutines(void) {
+  return weft__load_relaxed(&weft__sched_g.ngoroutines);
+}

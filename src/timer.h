@@ -1,0 +1,42 @@
+/* timer.h -- per-P timer heaps: the one deadline mechanism under sleep,
+ * blocking calls with deadlines, and (later) timers and tickers. */
+#ifndef WEFT_TIMER_H
+#define WEFT_TIMER_H
+
+#include <stdint.h>
+
+#include "internal.h"
+
+typedef struct weft__timers weft__timers;
+
+typedef struct weft__timer {
+  int64_t when;                         /* fire time; owner before add */
+  void (*fn)(struct weft__timer *t);    /* runs with the heap's lock held */
+  int32_t idx;                          /* heap slot, -1 outside; heap lock */
+  weft__timers *heap;                   /* heap added to; set by add */
+} weft__timer;
+
+/* A min-heap on when, guarded by lock. next mirrors heap[0]->when (or
+ * WEFT_FOREVER) so that schedulers can peek without the lock: written under
+ * lock (release), read relaxed as a hint, re-checked under lock. */
+struct weft__timers {
+  weft__spinlock lock;
+  weft__timer **heap;
+  int32_t n, cap;
+  _Atomic int64_t next;
+};
+
+WEFT_INTERNAL void weft__timers_init(weft__timers *ts);
+/* Adds t (t->idx must be -1). Aborts if memory for the heap runs out. */
+WEFT_INTERNAL void weft__timer_add(weft__timers *ts, weft__timer *t);
+/* Removes t if it has not fired. Returns 1 if removed, 0 if it fired or was
+ * never added. Once this returns, t->fn is not running and will not run. */
+WEFT_INTERNAL int weft__timer_del(weft__timer *t);
+/* Runs every timer due at now. Returns the next fire time (WEFT_FOREVER). */
+WEFT_INTERNAL int64_t weft__timers_run(weft__timers *ts, int64_t now);
+
+static inline int64_t weft__timers_next(weft__timers *ts) {
+  return weft__load_relaxed(&ts->next); /* hint; pairs with nothing */
+}
+
+#endif
