@@ -144,8 +144,6 @@ int weft_init(const weft_config *c) {
     rc = 0;
   }
   pthread_mutex_unlock(&cfg_lock);
-  if (rc == 0)
-    weft__ensure_started();
   return rc;
 }
 

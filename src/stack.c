@@ -16,8 +16,12 @@
  * - Stacks are never unmapped: unmapping one slot of an arena would split
  *   the VMA and could itself fail at the map-count limit. Freed stacks go to
  *   the freeing P's cache (no lock), then to a global pool per size class
- *   (pool.lock). Past WEFT__POOL_WARM stacks, pooled stacks have their pages
- *   returned to the kernel with MADV_DONTNEED; the guard survives that.
+ *   (class->lock), and keep their touched pages for the next goroutine.
+ *   Returning pages one stack at a time (MADV_DONTNEED) was measured: each
+ *   call flushes the TLB of every thread of the process, about 50-100 us
+ *   in a VM, which made exiting a million goroutines take minutes. So a
+ *   peak's stacks stay resident, as a cache; a background scavenger that
+ *   returns whole idle arenas is future work.
  *
  * Locking: class->lock protects every field of a size class. A cache is
  * touched only by its P's thread.
@@ -46,7 +50,6 @@
 #define MAX_SHIFT 30 /* 1 GiB */
 #define NCLASS (MAX_SHIFT - MIN_SHIFT + 1)
 #define ARENA_BYTES ((size_t)4 << 20)
-#define WEFT__POOL_WARM 1024
 
 typedef struct size_class {
   weft__spinlock lock;
@@ -172,15 +175,8 @@ void weft__stack_free(weft__stack_cache *cache, const weft__stack *s) {
   }
   size_class *c = &classes[class_of(s->size)];
   weft__spin_lock(&c->lock);
-  bool cold = c->nfree >= WEFT__POOL_WARM;
-  weft__spin_unlock(&c->lock);
-  /* Release the pages before the stack becomes visible in the pool: once
-   * pushed, another thread may pop it and run on it. */
-  if (cold)
-    madvise(s->lo, s->size, MADV_DONTNEED);
-  weft__spin_lock(&c->lock);
   bool kept = pool_push(c, s->lo);
   weft__spin_unlock(&c->lock);
-  if (!kept && !cold) /* the pool could not grow: keep only the addresses */
+  if (!kept) /* the pool could not grow: keep only the address space */
     madvise(s->lo, s->size, MADV_DONTNEED);
 }

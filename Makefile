@@ -1,0 +1,10 @@
+# Thin wrapper over the scripts, which are the README's commands.
+.PHONY: all check bench clean
+all:
+	scripts/build.sh
+check:
+	scripts/check.sh
+bench:
+	bench/run.sh $(ARGS)
+clean:
+	rm -rf build build-asan build-tsan build-*.build.log
