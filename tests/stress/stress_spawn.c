@@ -71,11 +71,15 @@ static void *sr_thread(void *arg) {
 START_TEST(test_spawn_rounds) {
   weft_procs(4);
   int base = weft_num_goroutines();
+  int64_t t0 = weft_now();
   pthread_t th[SR_THREADS];
   for (uintptr_t t = 0; t < SR_THREADS; t++)
     ck_assert_int_eq(pthread_create(&th[t], NULL, sr_thread, (void *)t), 0);
   for (int t = 0; t < SR_THREADS; t++)
     pthread_join(th[t], NULL);
+  fprintf(stderr, "stress_spawn: %d x %d rounds x %d parents + children in "
+          "%.2f s\n", SR_THREADS, SR_ROUNDS, SR_PER_ROUND,
+          (double)(weft_now() - t0) / 1e9);
   WEFT_ASSERT_NO_FAILURES();
   long want = (long)SR_THREADS * SR_ROUNDS * SR_PER_ROUND;
   ck_assert_int_eq(atomic_load(&g_parents), want);
@@ -211,6 +215,7 @@ static void *churn_thread(void *arg) {
 START_TEST(test_churn) {
   weft_procs(4);
   int base = weft_num_goroutines();
+  int64_t t0 = weft_now();
   weft_wg_add(&g_roots, CH_THREADS * CH_ROOTS_PER_THREAD);
   pthread_t th[CH_THREADS];
   for (uintptr_t t = 0; t < CH_THREADS; t++)
@@ -219,6 +224,9 @@ START_TEST(test_churn) {
     pthread_join(th[t], NULL);
   weft_wg_wait(&g_roots);
   weft_wg_wait(&g_detached);
+  fprintf(stderr, "stress_spawn: churn of %d roots x %d actions in %.2f s\n",
+          CH_THREADS * CH_ROOTS_PER_THREAD, CH_ITERS,
+          (double)(weft_now() - t0) / 1e9);
   WEFT_ASSERT_NO_FAILURES();
   long total = 0;
   for (int k = 0; k < A_KINDS; k++)
