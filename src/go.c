@@ -23,6 +23,28 @@ static void g_entry(void *arg) {
   goexit(g);
 }
 
+#define GOID_BATCH 16
+
+/* Ids come in batches per P (Go's goidcache): one shared RMW per 16. */
+static uint64_t new_goid(weft__p *p) {
+  if (p == NULL)
+    return weft__add_relaxed(&weft__sched_g.goidgen, 1) + 1;
+  if (p->goid_next == p->goid_end) {
+    p->goid_next = weft__add_relaxed(&weft__sched_g.goidgen, GOID_BATCH) + 1;
+    p->goid_end = p->goid_next + GOID_BATCH;
+  }
+  return p->goid_next++;
+}
+
+/* Live-goroutine counts are per P, written only by the owner, so the hot
+ * path has no shared RMW; weft_num_goroutines sums them. */
+static void count_goroutine(weft__p *p, int64_t d) {
+  if (p)
+    weft__store_relaxed(&p->ngo, weft__load_relaxed(&p->ngo) + d);
+  else
+    weft__add_relaxed(&weft__sched_g.ngo_threads, d);
+}
+
 static int g_new(weft__p *p, void (*fn)(void *), void *arg,
                  const weft_go_options *o, weft__g **out) {
   size_t size = weft__stack_round(o ? o->stack_size : 0);
@@ -38,14 +60,14 @@ static int g_new(weft__p *p, void (*fn)(void *), void *arg,
   g->fn = fn;
   g->arg = arg;
   g->stack = st;
-  g->id = weft__add_relaxed(&weft__sched_g.goidgen, 1) + 1;
+  g->id = new_goid(p);
   atomic_init(&g->status, WEFT__G_RUNNABLE);
   if (o && o->name) {
     strncpy(g->name, o->name, sizeof g->name - 1);
   }
   g->tsan_fiber = weft__tsan_create();
   weft__ctx_make(&g->ctx, st.lo, (size_t)((char *)g - st.lo), g_entry, g);
-  weft__add_relaxed(&weft__sched_g.ngoroutines, 1);
+  count_goroutine(p, 1);
   *out = g;
   return 0;
 }
@@ -86,9 +108,10 @@ static void free_g(weft__p *p, void *arg) {
 }
 
 static _Noreturn void goexit(weft__g *g) {
-  weft__add_relaxed(&weft__sched_g.ngoroutines, -1);
+  weft__p *p = weft__curp();
+  count_goroutine(p, -1);
   weft__store_relaxed(&g->status, WEFT__G_DEAD);
-  weft__schedule_away(weft__curp(), g, free_g, g, true);
+  weft__schedule_away(p, g, free_g, g, true);
   __builtin_unreachable();
 }
 
@@ -118,5 +141,9 @@ int weft_proc_id(void) {
 }
 
 int weft_num_goroutines(void) {
-  return weft__load_relaxed(&weft__sched_g.ngoroutines);
+  weft__sched *s = &weft__sched_g;
+  int64_t n = weft__load_relaxed(&s->ngo_threads);
+  for (int i = 0; i < s->nprocs; i++) /* nprocs is 0 before start */
+    n += weft__load_relaxed(&s->allp[i]->ngo);
+  return n < 0 ? 0 : (int)n;
 }

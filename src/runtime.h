@@ -76,6 +76,9 @@ struct weft__p {
   uint32_t schedtick;         /* owner */
   uint32_t runnext_streak;    /* consecutive runnext picks; owner */
   uint64_t rand;              /* xorshift state; owner */
+  uint64_t goid_next, goid_end; /* a batch of ids from sched.goidgen; owner */
+  _Atomic int64_t ngo;        /* goroutines started minus ended here; the
+                                 owner writes (relaxed), anyone sums */
   bool spinning;              /* owner; the waker while the P is idle */
   bool idle;                  /* on sched.idle; sched.lock */
   weft__p *idle_link;         /* sched.lock */
@@ -102,7 +105,8 @@ typedef struct weft__sched {
   weft__p **allp;               /* immutable after start */
   size_t stack_default;         /* immutable after start */
   _Atomic uint64_t goidgen;     /* relaxed: only uniqueness matters */
-  _Atomic int32_t ngoroutines;  /* relaxed: a statistic */
+  _Atomic int64_t ngo_threads;  /* goroutines started by plain threads;
+                                   relaxed: a statistic (see weft__p.ngo) */
 } weft__sched;
 
 extern WEFT_INTERNAL weft__sched weft__sched_g;
@@ -119,9 +123,11 @@ WEFT_INTERNAL weft__g *weft__curg(void);
  * the wait. Returns when weft__ready(g) has been called and g rescheduled. */
 WEFT_INTERNAL void weft__park(weft__pending_fn hook, void *arg,
                               const char *reason);
-/* Makes a parked goroutine runnable: into the caller's runnext slot, or
+/* Makes a parked goroutine runnable: on the caller's P, in its runnext slot
+ * (next: a handoff from the running goroutine, which runs it next) or at the
+ * tail of its ring (timers: several fired together keep their order); or
  * onto the global queue from a plain thread. */
-WEFT_INTERNAL void weft__ready(weft__g *g);
+WEFT_INTERNAL void weft__ready(weft__g *g, bool next);
 
 /* Scheduling entry points used by go.c. */
 WEFT_INTERNAL void weft__runqput(weft__p *p, weft__g *g, bool next);

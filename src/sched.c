@@ -225,19 +225,26 @@ static weft__g *globrunqget(weft__p *p, int32_t max) {
 
 void weft__runqput(weft__p *p, weft__g *g, bool next) {
   if (next) {
+    /* An empty slot can only be filled by its owner, so a plain release
+     * store does (pairs with the takers' exchange or CAS); a full one may
+     * be taken by a thief meanwhile, so swap. */
+    if (weft__load_relaxed(&p->runnext) == NULL) {
+      weft__store_release(&p->runnext, g);
+      return; /* runnext is for this P: nobody to wake */
+    }
     g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
     if (g == NULL)
-      return; /* runnext is for this P: nobody to wake */
+      return;
   }
   weft__runq_put_tail(p, g); /* the kicked-out runnext, or g */
   weft__wakep();
 }
 
-void weft__ready(weft__g *g) {
+void weft__ready(weft__g *g, bool next) {
   weft__store_relaxed(&g->status, WEFT__G_RUNNABLE);
   weft__p *p = weft__curp();
   if (p) {
-    weft__runqput(p, g, true);
+    weft__runqput(p, g, next);
   } else {
     weft__globrunqput(g);
     weft__wakep();
@@ -373,14 +380,16 @@ static weft__g *go_idle(weft__p *p) {
     reset_spinning(p);
     return g;
   }
+  /* Clear spinning before the P becomes visible on the idle list: from then
+   * on a waker may pop it and hand it spinning = true. */
+  bool was_spinning = p->spinning;
+  p->spinning = false;
   p->idle = true;
   p->idle_link = S.idle;
   S.idle = p;
   weft__add_seqcst(&S.npidle, 1);
   weft__spin_unlock(&S.lock);
 
-  bool was_spinning = p->spinning;
-  p->spinning = false;
   if (was_spinning)
     weft__add_seqcst(&S.nmspinning, -1);
   atomic_thread_fence(memory_order_seq_cst); /* pairs with wakep's fence */

@@ -25,7 +25,7 @@ static void on_deadline(weft__timer *t) {
   uint32_t expected = WEFT__WAITING;
   /* acq_rel: pairs with the CAS in weft__wake; one of the two wins. */
   if (weft__cas_acqrel(&w->state, &expected, WEFT__TIMEDOUT))
-    weft__ready(g);
+    weft__ready(g, false); /* in firing order, behind the running work */
 }
 
 static void arm_and_unlock(weft__p *p, void *arg) {
@@ -81,7 +81,7 @@ bool weft__wake(weft__waiter *w) {
   if (!weft__cas_acqrel(&w->state, &expected, WEFT__WOKEN))
     return false;
   if (g)
-    weft__ready(g);
+    weft__ready(g, true);
   else
     weft__futex_wake(&w->state, 1);
   return true;
