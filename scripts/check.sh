@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The README's second command, and what CI runs: the whole test suite, in
-# three builds:
-#   build/       gcc 12, RelWithDebInfo (-O2)
-#   build-asan/  gcc 12, AddressSanitizer
-#   build-tsan/  clang 14, ThreadSanitizer (gcc 12's TSan dies beyond ~8,000
-#                fibers)
+# four builds:
+#   build/          gcc 12, RelWithDebInfo (-O2)
+#   build-asan/     gcc 12, AddressSanitizer
+#   build-tsan/     clang 14, ThreadSanitizer (gcc 12's TSan dies beyond
+#                   ~8,000 fibers)
+#   build-ucontext/ gcc 12, the portable ucontext switch; unit tests only
 # Each build runs every test under CTest; the last line sums them up as
 # "total: N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scripts/deps.sh || exit 1
 
 jobs=$(nproc)
@@ -16,19 +17,21 @@ passed=0
 failed=0
 status=0
 
-run_variant() { # name cc sanitizer
-  local dir=$1 cc=$2 san=$3
-  echo "=== $dir: CC=$cc WEFT_SANITIZE=${san:-none}"
+run_variant() { # dir cc sanitizer [extra cmake args] [ctest args]
+  local dir=$1 cc=$2 san=$3 extra=${4:-} ctest_args=${5:-}
+  echo "=== $dir: CC=$cc WEFT_SANITIZE=${san:-none} $extra"
+  # shellcheck disable=SC2086 # extra holds separate words on purpose
   if ! CC=$cc cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DWEFT_SANITIZE="$san" >/dev/null ||
+      -DWEFT_SANITIZE="$san" $extra >/dev/null ||
      ! cmake --build "$dir" -j"$jobs" >"$dir.build.log" 2>&1; then
-    cat "$dir.build.log" 2>/dev/null | tail -40
+    tail -40 "$dir.build.log" 2>/dev/null
     echo "=== $dir: BUILD FAILED"
     failed=$((failed + 1)); status=1
     return
   fi
   local log="$dir/ctest.log"
-  (cd "$dir" && ctest --output-on-failure -j"$jobs") 2>&1 | tee "$log"
+  # shellcheck disable=SC2086
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" $ctest_args) 2>&1 | tee "$log"
   local summary total nfail
   summary=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -1)
   if [ -z "$summary" ]; then
@@ -46,6 +49,8 @@ run_variant() { # name cc sanitizer
 run_variant build gcc ""
 run_variant build-asan gcc address
 run_variant build-tsan clang thread
+run_variant build-ucontext gcc "" \
+  "-DWEFT_SWITCH=ucontext -DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF" "-L unit"
 
 echo "total: $passed passed, $failed failed"
 exit $status
