@@ -102,7 +102,8 @@ build_c() {
   if grep -Eq '^WEFT_DEBUG_CHECKS:[A-Z]*=(ON|1|TRUE|YES)$' "$cache"; then
     die "$BUILD has WEFT_DEBUG_CHECKS on; point WEFT_BENCH_BUILD_DIR at another directory"
   fi
-  cmake --build "$BUILD" -j --target "${targets[@]}" || die "building the C workloads failed"
+  # Build chatter goes to stderr: stdout carries only the table.
+  cmake --build "$BUILD" -j --target "${targets[@]}" >&2 || die "building the C workloads failed"
 }
 
 build_go() {
@@ -159,6 +160,8 @@ printf 'workload\tweft\tgo\tunit\tratio\ttarget\tstatus\n' >"$TSV_TMP"
 log() { printf '%s\n' "$*" >&2; }
 
 log "bench: $RUNS runs per side, $PROCS threads (WEFT_PROCS = GOMAXPROCS = $PROCS)"
+# Other work on the machine skews both sides unevenly: say so next to the table.
+LOAD_START=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo 0)
 for w in "${SELECTED[@]}"; do
   c_vals=() go_vals=() unit='' c_unit=''
   for ((i = 1; i <= RUNS; i++)); do
@@ -231,6 +234,11 @@ tail -n +2 "$TSV" | while IFS=$'\t' read -r w c g u r t s; do
 done
 if [[ -n $switch_med ]]; then
   printf '\nbare context switch (bench/c/switch.c, median of 3): %s %s\n' "$switch_med" "$s_unit"
+fi
+LOAD_END=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo 0)
+if awk -v a="$LOAD_START" -v b="$LOAD_END" 'BEGIN { exit !(a >= 1 || b >= 1.5) }'; then
+  printf '\nwarning: load average %s at the start, %s at the end (on %s CPUs): other work ran alongside, figures are noisy\n' \
+    "$LOAD_START" "$LOAD_END" "$(nproc)"
 fi
 printf '\ntable: %s\n' "$TSV"
 
