@@ -14,9 +14,10 @@
  * For goroutines and threads, every unit checks in on a WaitGroup and then
  * parks on a second one (the "gate") until main has seen all of them check
  * in. So at that moment all N exist, and the growth of the resident set size
- * (RSS) since the start is what N parked units cost. Then main opens the
- * gate and joins them all; the time from the first spawn to the last join is
- * the "total" column.
+ * (RSS) since the start is what N parked units cost in user space; the
+ * growth of the kernel's stacks (KernelStack in /proc/meminfo) is what they
+ * cost inside the kernel. Then main opens the gate and joins them all; the
+ * time from the first spawn to the last join is the "total" column.
  *
  * Run: ./processes_threads_goroutines [-g GOROUTINES] [-t THREADS]
  *                                     [-p PROCESSES]      (0 skips a row)
@@ -25,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,28 +36,55 @@
 
 /* ---- measuring --------------------------------------------------------- */
 
+/* Memory in bytes; NO_DATA where it could not be read or does not apply. */
+#define NO_DATA LONG_MIN
+typedef struct memory {
+  long rss;    /* this process's resident set: its user-space memory */
+  long kstack; /* kernel stacks of all tasks in the system (per thread) */
+} memory;
+#define NO_MEMORY \
+  { NO_DATA, NO_DATA }
+
 typedef struct result {
   const char *kind;
   long asked, made; /* units requested, units actually created */
   int64_t ns;       /* first spawn to last join */
-  long rss;         /* RSS growth in bytes with all alive; -1: not measured */
+  memory grew;      /* growth while all units were alive */
   int err;          /* errno that stopped creation early; 0 if none */
 } result;
 
-/* Resident set size in bytes: the second field of /proc/self/statm, in
- * pages. Read with plain read(), not stdio, so that measuring allocates
- * nothing that would itself show up in the measurement. */
-static long rss_now(void) {
-  char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY);
+/* Read a small /proc file with plain open/read, not stdio, so that
+ * measuring allocates nothing that would itself show up in the result. */
+static int read_proc(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY);
   if (fd < 0) return -1;
-  ssize_t len = read(fd, buf, sizeof buf - 1);
+  ssize_t len = read(fd, buf, size - 1);
   close(fd);
   if (len <= 0) return -1;
   buf[len] = '\0';
-  long size, resident;
-  if (sscanf(buf, "%ld %ld", &size, &resident) != 2) return -1;
-  return resident * sysconf(_SC_PAGESIZE);
+  return 0;
+}
+
+/* RSS is the second field of /proc/self/statm, in pages. Kernel stacks are
+ * not in any RSS; /proc/meminfo counts them for the whole system, so other
+ * programs starting or ending threads meanwhile add noise. */
+static memory memory_now(void) {
+  memory m = {NO_DATA, NO_DATA};
+  char buf[4096];
+  long size, resident, kib;
+  const char *line;
+  if (read_proc("/proc/self/statm", buf, sizeof buf) == 0 &&
+      sscanf(buf, "%ld %ld", &size, &resident) == 2)
+    m.rss = resident * sysconf(_SC_PAGESIZE);
+  if (read_proc("/proc/meminfo", buf, sizeof buf) == 0 &&
+      (line = strstr(buf, "KernelStack:")) != NULL &&
+      sscanf(line, "KernelStack: %ld", &kib) == 1)
+    m.kstack = kib * 1024;
+  return m;
+}
+
+static long grown(long before, long after) {
+  return before == NO_DATA || after == NO_DATA ? NO_DATA : after - before;
 }
 
 /* ---- the gate ---------------------------------------------------------- */
@@ -90,18 +119,20 @@ static void *thread_main(void *arg) {
 }
 
 /* Called once every unit that was made has checked in: all are alive. */
-static void all_alive(gate *g, result *r, long rss_before) {
+static void all_alive(gate *g, result *r, memory before) {
   weft_wg_wait(&g->started);
-  r->rss = rss_now() - rss_before;
+  memory now = memory_now();
+  r->grew.rss = grown(before.rss, now.rss);
+  r->grew.kstack = grown(before.kstack, now.kstack);
   weft_wg_done(&g->open);
 }
 
 /* ---- goroutines -------------------------------------------------------- */
 
 static result run_goroutines(long n) {
-  result r = {"goroutines", n, 0, 0, -1, 0};
+  result r = {"goroutines", n, 0, 0, NO_MEMORY, 0};
   gate *g = &goroutine_gate;
-  long rss_before = rss_now();
+  memory before = memory_now();
   int64_t t0 = weft_now();
 
   weft_wg_add(&g->open, 1);
@@ -116,7 +147,7 @@ static result run_goroutines(long n) {
       break;
     }
   }
-  all_alive(g, &r, rss_before);
+  all_alive(g, &r, before);
   weft_wg_wait(&g->finished);
   r.ns = weft_now() - t0;
   return r;
@@ -125,12 +156,12 @@ static result run_goroutines(long n) {
 /* ---- threads ----------------------------------------------------------- */
 
 static result run_threads(long n) {
-  result r = {"threads", n, 0, 0, -1, 0};
+  result r = {"threads", n, 0, 0, NO_MEMORY, 0};
   gate *g = &thread_gate;
   pthread_t *tids = malloc((size_t)n * sizeof *tids);
   if (!tids) { r.err = ENOMEM; return r; }
   memset(tids, 0, (size_t)n * sizeof *tids); /* touch it now, not counted */
-  long rss_before = rss_now();
+  memory before = memory_now();
   int64_t t0 = weft_now();
 
   weft_wg_add(&g->open, 1);
@@ -144,7 +175,7 @@ static result run_threads(long n) {
       break;
     }
   }
-  all_alive(g, &r, rss_before);
+  all_alive(g, &r, before);
   for (long i = 0; i < r.made; i++) pthread_join(tids[i], NULL);
   r.ns = weft_now() - t0;
   free(tids);
@@ -156,7 +187,7 @@ static result run_threads(long n) {
 /* Each child exits at once, so this times fork + exit + wait. RSS is not
  * measured: a child has its own address space (copy-on-write pages of ours). */
 static result run_processes(long n) {
-  result r = {"processes", n, 0, 0, -1, 0};
+  result r = {"processes", n, 0, 0, NO_MEMORY, 0};
   int64_t t0 = weft_now();
 
   for (; r.made < n; r.made++) {
@@ -181,17 +212,33 @@ static result run_processes(long n) {
 
 static double per_unit(double total, long made) { return total / (double)made; }
 
+/* A per-unit figure in KiB, or "-". */
+static void print_kib(long bytes, long made) {
+  if (bytes == NO_DATA) {
+    printf(" %12s", "-");
+    return;
+  }
+  double kib = per_unit(bytes / 1024.0, made);
+  printf(" %12.2f", kib > -0.005 && kib < 0.005 ? 0.0 : kib); /* no -0.00 */
+}
+
 static void print_row(const result *r) {
   printf("%-11s %8ld", r->kind, r->made);
   if (r->made == 0) {
-    printf(" %10s %13s %15s\n", "-", "-", "-");
+    printf(" %10s %12s %12s %12s\n", "-", "-", "-", "-");
     return;
   }
-  printf(" %10.1f %13.2f", r->ns / 1e6, per_unit(r->ns / 1e3, r->made));
-  if (r->rss >= 0)
-    printf(" %15.2f\n", per_unit(r->rss / 1024.0, r->made));
-  else
-    printf(" %15s\n", "-");
+  printf(" %10.1f %12.2f", r->ns / 1e6, per_unit(r->ns / 1e3, r->made));
+  print_kib(r->grew.rss, r->made);
+  print_kib(r->grew.kstack, r->made);
+  printf("\n");
+}
+
+/* User plus kernel memory per unit, in bytes; 0 if unknown. */
+static double unit_memory(const result *r) {
+  if (r->grew.rss == NO_DATA) return 0;
+  long kstack = r->grew.kstack == NO_DATA ? 0 : r->grew.kstack;
+  return per_unit((double)(r->grew.rss + kstack), r->made);
 }
 
 /* How many times cheaper a goroutine is than a thread, in time and memory. */
@@ -201,11 +248,9 @@ static void print_ratio(const result *th, const result *go) {
   double t_go = per_unit((double)go->ns, go->made);
   printf("\nper unit, goroutines were %.1fx faster to start and join than "
          "threads", t_th / t_go);
-  if (th->rss > 0 && go->rss > 0) {
-    double m_th = per_unit((double)th->rss, th->made);
-    double m_go = per_unit((double)go->rss, go->made);
-    printf(",\nand took %.1fx less memory", m_th / m_go);
-  }
+  double m_th = unit_memory(th), m_go = unit_memory(go);
+  if (m_th > 0 && m_go > 0)
+    printf(",\nand took %.1fx less memory (RSS + kernel stack)", m_th / m_go);
   printf(".\n");
 }
 
@@ -220,9 +265,10 @@ static void print_notes(const result *rows, int nrows) {
   pthread_attr_init(&attr);
   pthread_attr_getstacksize(&attr, &stack);
   pthread_attr_destroy(&attr);
-  printf("\nthreads are fewer by default: each is a kernel task with its own "
-         "kernel stack\nand scheduler entry (not in RSS), and the system caps "
-         "their number.\n");
+  printf("\nthreads are fewer by default: each is a kernel task with a "
+         "kernel stack\n(the kstack column: system-wide, so other programs "
+         "add noise) and a\nscheduler entry, and the system caps their "
+         "number.\n");
   printf("stack address space: thread %zu KiB (default), goroutine %zu KiB; "
          "only touched\npages are resident.\n",
          stack / 1024, WEFT_STACK_DEFAULT / 1024);
@@ -244,7 +290,7 @@ static long parse_count(const char *s, const char *prog) {
  * one-time cost does not land on the first row. */
 static void warm_up(void) {
   static gate g = GATE_INIT;
-  result r = {"warm-up", 1, 1, 0, -1, 0};
+  result r = {"warm-up", 1, 1, 0, NO_MEMORY, 0};
   weft_wg_add(&g.open, 1);
   weft_wg_add(&g.started, 1);
   weft_wg_add(&g.finished, 1);
@@ -253,7 +299,7 @@ static void warm_up(void) {
     fprintf(stderr, "weft_go: %s\n", strerror(-rc));
     exit(1);
   }
-  all_alive(&g, &r, 0);
+  all_alive(&g, &r, memory_now());
   weft_wg_wait(&g.finished);
 }
 
@@ -281,8 +327,10 @@ int main(int argc, char **argv) {
   rows[1] = run_threads(nthreads);
   rows[2] = run_goroutines(ngo);
 
-  printf("%-11s %8s %10s %13s %15s\n", "kind", "count", "total ms",
-         "per unit us", "RSS/unit KiB");
+  printf("%-11s %8s %10s %12s %12s %12s\n", "", "", "total", "per unit",
+         "RSS per", "kstack per");
+  printf("%-11s %8s %10s %12s %12s %12s\n", "kind", "count", "ms", "us",
+         "unit KiB", "unit KiB");
   for (int i = 0; i < 3; i++) print_row(&rows[i]);
   print_ratio(&rows[1], &rows[2]);
   print_notes(rows, 3);
