@@ -7,6 +7,8 @@
 # usage: scripts/run-examples.sh BUILD_DIR
 #
 # To add an example, add its executable name (examples/NAME.c) to EXAMPLES.
+# Each example gets EXAMPLE_TIMEOUT seconds (default 300), so that a hang
+# fails the run instead of stalling it.
 set -euo pipefail
 
 EXAMPLES=(
@@ -20,6 +22,7 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 dir="$1/examples"
+limit="${EXAMPLE_TIMEOUT:-300}"
 
 failed=()
 for name in "${EXAMPLES[@]}"; do
@@ -29,8 +32,11 @@ for name in "${EXAMPLES[@]}"; do
     failed+=("$name")
   else
     status=0
-    "$dir/$name" || status=$?
-    if [[ $status -ne 0 ]]; then
+    timeout "$limit" "$dir/$name" || status=$?
+    if [[ $status -eq 124 ]]; then
+      echo "FAILED: $name (timed out after ${limit}s)" >&2
+      failed+=("$name")
+    elif [[ $status -ne 0 ]]; then
       echo "FAILED: $name (exit status $status)" >&2
       failed+=("$name")
     fi
