@@ -36,6 +36,18 @@
   atomic_compare_exchange_strong_explicit((p), (e), (v), memory_order_release, \
                                           memory_order_relaxed)
 
+/* A full fence, for the Dekker-style pairs of the scheduler. gcc refuses
+ * atomic_thread_fence under -fsanitize=thread (TSan does not model fences);
+ * there a seq_cst RMW stands in, which is a full barrier on every target. */
+static inline void weft__fence_seqcst(void) {
+#if defined(__SANITIZE_THREAD__) && !defined(__clang__)
+  static _Atomic int word;
+  atomic_fetch_add_explicit(&word, 0, memory_order_seq_cst);
+#else
+  atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 static inline void weft__cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();

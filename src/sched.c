@@ -140,7 +140,7 @@ static void idle_remove_locked(weft__p *p) {
 }
 
 void weft__wakep(void) {
-  atomic_thread_fence(memory_order_seq_cst); /* pairs with go_idle's fence */
+  weft__fence_seqcst(); /* pairs with go_idle's fence */
   if (weft__load_relaxed(&S.npidle) == 0 ||
       weft__load_relaxed(&S.nmspinning) != 0)
     return;
@@ -392,7 +392,7 @@ static weft__g *go_idle(weft__p *p) {
 
   if (was_spinning)
     weft__add_seqcst(&S.nmspinning, -1);
-  atomic_thread_fence(memory_order_seq_cst); /* pairs with wakep's fence */
+  weft__fence_seqcst(); /* pairs with wakep's fence */
   if (any_work_visible()) {
     leave_idle(p);
     if (!p->spinning) {

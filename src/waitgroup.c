@@ -1,15 +1,19 @@
 /* waitgroup.c -- sync.WaitGroup.
  *
- * count is the counter. Add changes it with one atomic RMW (acq_rel: each
- * Done releases, and the RMW chain carries every earlier Done to whoever
- * reads the final zero). A Wait that reads zero with acquire returns at
- * once. Otherwise it takes lock, re-checks, and queues a waiter; the Add
- * that reaches zero takes lock after its RMW and wakes the whole queue.
- * Either the waiter's check under lock sees zero, or its waiter is queued
- * before that Add takes lock: no lost wake-up.
- *
- * Go packs a waiter count into the counter word to let Add skip the lock;
- * here Add takes the lock only on the transition to zero.
+ * The hazard that shapes this file: a WaitGroup often lives in the waiter's
+ * stack frame, and the moment a Wait returns, that frame may be reused. So
+ * the Add that brings the counter to zero must be finished with the
+ * WaitGroup's memory before any Wait can return.
+ * - An Add that leaves the counter above zero is one CAS (acq_rel: each
+ *   Done releases, and the RMW chain carries every earlier Done to whoever
+ *   reads the final zero).
+ * - An Add that brings it to zero does so under lock, detaches the queued
+ *   waiters, and unlocks; after that it touches only the detached waiters,
+ *   which stay parked (and their records alive) until it wakes them.
+ * - Wait returns at once only when it reads zero (acquire) and then the lock
+ *   free (acquire, pairs with that Add's unlock): the zeroing Add is then
+ *   wholly done. Otherwise it takes the lock, and either reads zero (the
+ *   Add has unlocked) or queues a waiter that the zeroing Add will find.
  */
 #include "waiter.h"
 
@@ -24,21 +28,30 @@ _Static_assert(sizeof(wg_impl) <= sizeof(weft_waitgroup),
 _Static_assert(_Alignof(wg_impl) <= _Alignof(weft_waitgroup),
                "weft_waitgroup is under-aligned");
 
+static _Noreturn void negative(const char *call) {
+  weft__fatal("sync: negative WaitGroup counter in %s (goroutine %llu)",
+              call, (unsigned long long)weft_goid());
+}
+
 static void wg_add(weft_waitgroup *wgp, int64_t delta, const char *call) {
   wg_impl *wg = (wg_impl *)wgp;
-  int64_t v = weft__add_acqrel(&wg->count, delta) + delta;
-  if (v < 0)
-    weft__fatal("sync: negative WaitGroup counter in %s (goroutine %llu)",
-                call, (unsigned long long)weft_goid());
-  if (v > 0 || delta == 0)
-    return;
+  int64_t v = weft__load_relaxed(&wg->count);
+  while (v + delta != 0) { /* fast path: the counter stays above zero */
+    if (v + delta < 0)
+      negative(call);
+    if (weft__cas_acqrel(&wg->count, &v, v + delta))
+      return;
+  }
   weft__spin_lock(&wg->lock);
+  v = weft__add_acqrel(&wg->count, delta) + delta;
   weft__waiter *w = NULL;
-  if (weft__load_relaxed(&wg->count) == 0) {
+  if (v == 0) {
     w = wg->waiters.head;
     wg->waiters.head = wg->waiters.tail = NULL;
   }
-  weft__spin_unlock(&wg->lock);
+  weft__spin_unlock(&wg->lock); /* the last touch of *wg */
+  if (v < 0)
+    negative(call);
   while (w) {
     weft__waiter *next = w->next; /* read before the wake frees w */
     weft__wake(w);
@@ -54,7 +67,8 @@ void weft_wg_done(weft_waitgroup *wg) { wg_add(wg, -1, "weft_wg_done"); }
 
 void weft_wg_wait(weft_waitgroup *wgp) {
   wg_impl *wg = (wg_impl *)wgp;
-  if (weft__load_acquire(&wg->count) == 0) /* pairs with Add's RMW */
+  if (weft__load_acquire(&wg->count) == 0 && /* pairs with Add's RMW */
+      weft__load_acquire(&wg->lock.locked) == 0) /* and with its unlock */
     return;
   weft__ensure_started();
   weft__waiter w;
