@@ -300,12 +300,26 @@ static void *goid_thread(void *arg) {
   return (void *)(uintptr_t)weft_goid();
 }
 
+/* Spawns the second half of the ids from goroutines (ids may be handed out
+ * per P there, unlike from plain threads). */
+static void goid_spawner(void *arg) {
+  uintptr_t first = (uintptr_t)arg;
+  for (uintptr_t i = first; i < first + GOID_N / 4; i++) {
+    int rc = weft_go(record_goid, (void *)i);
+    WEFT_EXPECT(rc == 0, "weft_go returned %d", rc);
+  }
+  weft_wg_done(&g_wg);
+}
+
 START_TEST(test_goid) {
   ck_assert_uint_eq(weft_goid(), 0);
   weft_procs(4);
-  weft_wg_add(&g_wg, GOID_N);
-  for (uintptr_t i = 0; i < GOID_N; i++)
+  weft_wg_add(&g_wg, GOID_N + 2);
+  for (uintptr_t i = 0; i < GOID_N / 2; i++)
     ck_assert_int_eq(weft_go(record_goid, (void *)i), 0);
+  ck_assert_int_eq(weft_go(goid_spawner, (void *)(uintptr_t)(GOID_N / 2)), 0);
+  ck_assert_int_eq(
+      weft_go(goid_spawner, (void *)(uintptr_t)(GOID_N / 2 + GOID_N / 4)), 0);
   weft_wg_wait(&g_wg);
   WEFT_ASSERT_NO_FAILURES();
   /* Still 0 on plain threads once the runtime runs. */

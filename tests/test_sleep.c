@@ -189,7 +189,7 @@ END_TEST
 
 /* ---- a sleeping goroutine frees its P ------------------------------------- */
 
-static atomic_int g_sleeper_done;
+static atomic_int g_sleeper_done, g_counter_stop;
 static atomic_long g_progress_while_asleep;
 
 static void long_sleeper(void *arg) {
@@ -201,7 +201,7 @@ static void long_sleeper(void *arg) {
 
 static void counter_until_woken(void *arg) {
   (void)arg;
-  while (!atomic_load(&g_sleeper_done)) {
+  while (!atomic_load(&g_sleeper_done) && !atomic_load(&g_counter_stop)) {
     atomic_fetch_add(&g_progress_while_asleep, 1);
     weft_yield();
   }
@@ -210,17 +210,24 @@ static void counter_until_woken(void *arg) {
 
 START_TEST(test_sleep_frees_p) {
   weft_procs(1);
-  weft_wg_add(&g_wg, 2);
+  /* Two yielders, so that each yield switches straight to the other one
+   * and the P's scheduler loop (g0) never runs by itself. */
+  weft_wg_add(&g_wg, 3);
   ck_assert_int_eq(weft_go(long_sleeper, NULL), 0);
+  ck_assert_int_eq(weft_go(counter_until_woken, NULL), 0);
   ck_assert_int_eq(weft_go(counter_until_woken, NULL), 0);
   weft_sleep(100 * WEFT_MS);
   long mid = atomic_load(&g_progress_while_asleep);
   int done_early = atomic_load(&g_sleeper_done);
+  /* The sleeper must wake although the other goroutine never blocks: the
+   * P runs due timers between yields. */
+  int woke = WEFT_POLL_UNTIL(atomic_load(&g_sleeper_done), 10000);
+  atomic_store(&g_counter_stop, 1);
   weft_wg_wait(&g_wg);
   ck_assert_msg(!done_early, "a 200 ms sleep ended before 100 ms");
   ck_assert_msg(mid > 0, "the only P sat idle while its goroutine slept");
-  /* The sleeper woke although the other goroutine never blocked. */
-  ck_assert_int_eq(atomic_load(&g_sleeper_done), 1);
+  ck_assert_msg(woke, "a sleeper on a P busy with a yielding goroutine did "
+                      "not wake within 10 s");
 }
 END_TEST
 
