@@ -63,12 +63,30 @@ static void parked(void *arg) {
 
 /* Neighbouring stacks of the same size class are in use (their goroutines
  * parked) when the overflowing goroutine runs off the end of its own. */
+static int count_vmas(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (f == NULL)
+    return -1;
+  int n = 0, c;
+  while ((c = fgetc(f)) != EOF)
+    n += c == '\n';
+  fclose(f);
+  return n;
+}
+
 static void overflow_among_neighbours(void) {
   weft_procs(2);
   weft_wg_add(&g_gate, 1);
+  if (weft_go(parked, NULL) != 0) /* start the runtime */
+    _exit(4);
+  weft_sleep(10 * WEFT_MS);
+  int before = count_vmas();
   for (int i = 0; i < 100; i++)
     if (weft_go(parked, NULL) != 0)
       _exit(4);
+  weft_sleep(10 * WEFT_MS);
+  /* The parent checks this: mprotect guards split a VMA per stack. */
+  fprintf(stderr, "vmas+=%d\n", count_vmas() - before);
   overflow_with(0);
 }
 
@@ -78,9 +96,8 @@ static void child_neighbours_mprotect(void) {
   overflow_among_neighbours();
 }
 
-static void expect_overflow(void (*child)(void)) {
-  char buf[8192];
-  int st = weft_test_child(child, buf, sizeof buf);
+static void expect_overflow(void (*child)(void), char *buf, size_t len) {
+  int st = weft_test_child(child, buf, len);
   ck_assert_msg(WIFSIGNALED(st), "child did not die of a signal; status %d, "
                 "stderr: %s", st, buf);
   ck_assert_msg(WTERMSIG(st) == SIGABRT, "child died of signal %d, not "
@@ -96,21 +113,45 @@ static void expect_overflow(void (*child)(void)) {
   ck_assert_msg(strstr(buf, "recursion returned") == NULL, "%s", buf);
 }
 
-START_TEST(test_overflow_default_guard) { expect_overflow(child_default); }
+START_TEST(test_overflow_default_guard) {
+  char buf[8192];
+  expect_overflow(child_default, buf, sizeof buf);
+}
 END_TEST
 
-START_TEST(test_overflow_mprotect_guard) { expect_overflow(child_mprotect); }
+START_TEST(test_overflow_mprotect_guard) {
+  char buf[8192];
+  expect_overflow(child_mprotect, buf, sizeof buf);
+}
 END_TEST
 
-START_TEST(test_overflow_min_stack) { expect_overflow(child_min); }
+START_TEST(test_overflow_min_stack) {
+  char buf[8192];
+  expect_overflow(child_min, buf, sizeof buf);
+}
 END_TEST
 
-START_TEST(test_overflow_large_stack) { expect_overflow(child_large); }
+START_TEST(test_overflow_large_stack) {
+  char buf[8192];
+  expect_overflow(child_large, buf, sizeof buf);
+}
 END_TEST
+
+static int vma_growth(const char *buf) {
+  const char *v = strstr(buf, "vmas+=");
+  return v ? atoi(v + 6) : -1;
+}
 
 START_TEST(test_overflow_among_neighbours) {
-  expect_overflow(child_neighbours);
-  expect_overflow(child_neighbours_mprotect);
+  char buf[8192];
+  expect_overflow(child_neighbours, buf, sizeof buf);
+  expect_overflow(child_neighbours_mprotect, buf, sizeof buf);
+  /* WEFT_STACK_GUARD=mprotect really selected mprotect: 100 more stacks
+   * made about 200 more mappings ([guard][stack] per slot). */
+  int grew = vma_growth(buf);
+  ck_assert_msg(grew >= 100, "100 stacks with mprotect guards added %d "
+                "mappings; was WEFT_STACK_GUARD=mprotect ignored? %s",
+                grew, buf);
 }
 END_TEST
 
