@@ -145,6 +145,103 @@ WEFT_API void weft_wg_done(weft_waitgroup *wg);
 /* Block until the counter is zero. */
 WEFT_API void weft_wg_wait(weft_waitgroup *wg);
 
+
+/* ---- channels ---------------------------------------------------------- */
+
+/* A channel of elements of elem_size bytes, copied in and out by value.
+ * Channels are reference counted (Go has a garbage collector, C does not):
+ * weft_chan_make returns one reference, weft_chan_ref adds one, and
+ * weft_chan_unref drops one, freeing the channel at zero. Closing is
+ * separate from freeing. Every party that may still use a channel should
+ * hold a reference; using one after its last unref is undefined.
+ *
+ * A NULL weft_chan * is Go's nil channel: send and receive block forever
+ * (or until their deadline), and a select case on it is never ready. */
+typedef struct weft_chan weft_chan;
+
+/* cap 0: unbuffered (each send waits for its receiver). elem_size 0: a
+ * signal channel (chan struct{}); elem pointers may then be NULL. Returns
+ * NULL if out of memory, if elem_size > 65536, or if cap * elem_size
+ * overflows. */
+WEFT_API weft_chan *weft_chan_make(size_t elem_size, size_t cap);
+/* Adds a reference; returns c. */
+WEFT_API weft_chan *weft_chan_ref(weft_chan *c);
+/* Drops a reference; the last one frees c. Aborts if c had none left. */
+WEFT_API void weft_chan_unref(weft_chan *c);
+
+/* Sends *elem. Returns 0 once the value is in the buffer or, unbuffered,
+ * taken by a receiver; -EPIPE if c is closed (Go panics there). */
+WEFT_API int weft_send(weft_chan *c, const void *elem);
+/* Receives into *elem (may be NULL to discard). Returns 1 for a value, or 0
+ * once c is closed and drained, with *elem zeroed. */
+WEFT_API int weft_recv(weft_chan *c, void *elem);
+/* As above, giving up at the absolute deadline with -ETIMEDOUT. A deadline
+ * already past makes the call non-blocking (Go's select with default). */
+WEFT_API int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline);
+WEFT_API int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline);
+/* Closes c: every blocked receiver gets 0, every blocked sender -EPIPE, and
+ * values already buffered are still delivered. Returns 0, -EPIPE if c was
+ * already closed, or -EINVAL for NULL. */
+WEFT_API int weft_close(weft_chan *c);
+/* Values buffered now, and the capacity. 0 for NULL. */
+WEFT_API size_t weft_chan_len(weft_chan *c);
+WEFT_API size_t weft_chan_cap(weft_chan *c);
+
+/* ---- select ------------------------------------------------------------ */
+
+enum { WEFT_CASE_RECV = 1, WEFT_CASE_SEND = 2 };
+
+/* One case of a select. ok is an output: for the receive case that ran,
+ * 1 = got a value, 0 = the channel is closed (elem zeroed). */
+typedef struct weft_case {
+  weft_chan *chan;
+  void *elem;
+  int dir;
+  int ok;
+} weft_case;
+
+#define WEFT_RECV(c, p) ((weft_case){(c), (p), WEFT_CASE_RECV, 0})
+#define WEFT_SEND(c, p) ((weft_case){(c), (void *)(p), WEFT_CASE_SEND, 0})
+
+/* Go's select: waits until one case can run, runs it, and returns its index.
+ * Among ready cases the choice is uniformly random. Cases on NULL channels
+ * are never ready; n == 0 blocks forever. Returns -EPIPE if the chosen case
+ * is a send on a closed channel (Go panics there), -EINVAL for a bad case
+ * array. */
+WEFT_API int weft_select(weft_case *cases, int n);
+/* As weft_select, or -ETIMEDOUT at the deadline; a past deadline makes it
+ * non-blocking (Go's default case). */
+WEFT_API int weft_select_dl(weft_case *cases, int n, int64_t deadline);
+
+/* ---- timers (Go's time package) ---------------------------------------- */
+
+/* time.After: a channel of int64_t (the weft_now() of the firing) that
+ * receives one value after ns. The caller owns one reference: unref it.
+ * Returns NULL if out of memory. */
+WEFT_API weft_chan *weft_after(int64_t ns);
+
+typedef struct weft_timer weft_timer;
+
+/* time.NewTimer: fires once, ns from now, into its channel (capacity 1,
+ * int64_t values). Returns NULL if out of memory. */
+WEFT_API weft_timer *weft_timer_new(int64_t ns);
+/* time.NewTicker: fires every period (> 0) into its channel, dropping ticks
+ * a slow receiver misses. NULL if out of memory or period <= 0. */
+WEFT_API weft_timer *weft_ticker_new(int64_t period);
+/* The timer's channel; valid until weft_timer_free (ref it to keep it). */
+WEFT_API weft_chan *weft_timer_chan(weft_timer *t);
+/* Stops t. Returns 1 if that prevented a firing, 0 if t had already fired
+ * or been stopped. As in Go 1.23, no value from before the stop is received
+ * afterwards: a fired value not yet received is discarded (and counts as
+ * prevented). */
+WEFT_API int weft_timer_stop(weft_timer *t);
+/* Re-arms t to fire ns from now (a ticker: with period ns). Returns 1 if t
+ * was active. As with stop, a value pending from before is discarded.
+ * -EINVAL for a ticker period <= 0. */
+WEFT_API int weft_timer_reset(weft_timer *t, int64_t ns);
+/* Stops t and drops its reference to the channel. */
+WEFT_API void weft_timer_free(weft_timer *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -82,8 +82,9 @@ struct weft__p {
   bool spinning;              /* owner; the waker while the P is idle */
   bool idle;                  /* on sched.idle; sched.lock */
   weft__p *idle_link;         /* sched.lock */
-  _Atomic uint32_t wake;      /* futex word: 1 = woken; waker release,
-                                 owner acquire */
+  _Atomic uint32_t wake;      /* futex word of the idle P (sched.c's
+                                 WAKE_* bits): wakers set bits (release),
+                                 the owner reads (acquire) and clears */
   weft__stack_cache stacks;   /* owner */
   weft__timers timers;        /* own lock */
   pthread_t thread;
@@ -142,6 +143,13 @@ WEFT_INTERNAL void weft__schedule_away(weft__p *p, weft__g *g,
 /* Switches from the running G to next (fresh or parked); as above. */
 WEFT_INTERNAL void weft__switch_to(weft__p *p, weft__g *from, weft__g *next,
                                    weft__pending_fn hook, void *arg);
+/* Adds t to the caller's P's timer heap, or from a plain thread to some P's,
+ * waking that P if it sleeps. */
+WEFT_INTERNAL void weft__timer_add_any(weft__timer *t);
+
+/* A fast pseudo-random number: the P's generator, or the thread's. */
+WEFT_INTERNAL uint64_t weft__fastrand(void);
+
 /* Start-up (proc.c): bind the calling thread to p, then run its scheduler
  * loop forever. */
 WEFT_INTERNAL void weft__p_set_current(weft__p *p);

@@ -31,6 +31,9 @@
 #include "runtime.h"
 
 #define RUNNEXT_STREAK 16
+/* Bits of weft__p.wake. */
+#define WAKE_WAKEP 1u  /* wakep took the P off the idle list */
+#define WAKE_TIMERS 2u /* a timer was added to the P from another thread */
 #define SPIN_NS (50 * WEFT_US)
 
 WEFT_INTERNAL weft__sched weft__sched_g;
@@ -158,7 +161,8 @@ void weft__wakep(void) {
     weft__add_seqcst(&S.nmspinning, -1);
     return;
   }
-  weft__store_release(&p->wake, 1); /* pairs with go_idle's acquire */
+  /* pairs with go_idle's acquire */
+  atomic_fetch_or_explicit(&p->wake, WAKE_WAKEP, memory_order_release);
   weft__futex_wake(&p->wake, 1);
 }
 
@@ -306,6 +310,20 @@ static uint64_t fastrand(weft__p *p) {
   return p->rand = x;
 }
 
+uint64_t weft__fastrand(void) {
+  static __thread uint64_t thread_state;
+  weft__p *p = weft__curp();
+  if (p)
+    return fastrand(p);
+  uint64_t x = thread_state;
+  if (x == 0) /* seed from the thread's address and the clock */
+    x = ((uint64_t)(uintptr_t)&thread_state ^ (uint64_t)weft_now()) | 1;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return thread_state = x;
+}
+
 static weft__g *steal_once(weft__p *p, bool take_next) {
   int n = S.nprocs;
   int start = (int)(fastrand(p) % (uint64_t)n);
@@ -353,8 +371,10 @@ static bool any_work_visible(void) {
 
 /* Waits for the wake that a concurrent wakep() is about to deliver. */
 static void await_wake(weft__p *p) {
-  while (weft__load_acquire(&p->wake) == 0) /* pairs with wakep's release */
-    weft__futex_wait(&p->wake, 0, WEFT_FOREVER);
+  uint32_t w;
+  /* pairs with wakep's release */
+  while (((w = weft__load_acquire(&p->wake)) & WAKE_WAKEP) == 0)
+    weft__futex_wait(&p->wake, w, WEFT_FOREVER);
   weft__store_relaxed(&p->wake, 0);
 }
 
@@ -401,8 +421,14 @@ static weft__g *go_idle(weft__p *p) {
     }
     return NULL;
   }
-  int64_t deadline = weft__timers_next(&p->timers);
-  while (weft__load_acquire(&p->wake) == 0) { /* pairs with wakep */
+  for (;;) {
+    uint32_t w = weft__load_acquire(&p->wake); /* pairs with wakep, kick */
+    if (w & WAKE_WAKEP)
+      break;
+    if (w & WAKE_TIMERS) /* a timer was added from elsewhere */
+      atomic_fetch_and_explicit(&p->wake, ~WAKE_TIMERS, memory_order_relaxed);
+    /* Re-read after clearing the kick bit: a later add sets it again. */
+    int64_t deadline = weft__timers_next(&p->timers);
     if (weft__futex_wait(&p->wake, 0, deadline) == -ETIMEDOUT) {
       leave_idle(p);
       return NULL;
@@ -410,6 +436,20 @@ static weft__g *go_idle(weft__p *p) {
   }
   weft__store_relaxed(&p->wake, 0); /* wakep took us off the list */
   return NULL;
+}
+
+void weft__timer_add_any(weft__timer *t) {
+  weft__p *self = weft__curp();
+  weft__p *p = self;
+  if (p == NULL) {
+    weft__ensure_started();
+    p = S.allp[weft__fastrand() % (uint64_t)S.nprocs];
+  }
+  weft__timer_add(&p->timers, t);
+  if (p != self) { /* it may be asleep until a later deadline */
+    atomic_fetch_or_explicit(&p->wake, WAKE_TIMERS, memory_order_release);
+    weft__futex_wake(&p->wake, 1);
+  }
 }
 
 static weft__g *find_runnable(weft__p *p) {

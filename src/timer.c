@@ -3,13 +3,15 @@
  * Invariants (all under ts->lock)
  * - heap[0..n) is a min-heap on when; heap[i]->idx == i.
  * - A timer is in at most one heap. idx == -1 means it is not in one.
- * - fn runs with ts->lock held, right after its timer leaves the heap. That
- *   is what makes weft__timer_del safe for timers that live on a goroutine's
- *   stack: once del has taken the lock, fn is finished or will never start.
- *   So fn must be short and must not touch any timer heap.
+ * - fn runs without ts->lock, after its timer has left the heap, while
+ *   ts->running points to it. weft__timer_del waits while its timer is
+ *   running. So once del returns, fn is finished or will never start: that
+ *   makes timers on a goroutine's stack safe, and lets fn take other locks
+ *   (a channel's) without a lock-order cycle against code that holds a
+ *   channel lock and adds a timer (the parking hook).
  *
- * Timers are added by the P's own thread (the parking hook, see wait.c) and
- * removed by whichever thread the goroutine resumed on.
+ * Timers are added by the thread of a P (parking hooks, timer objects) or
+ * by any thread for timer objects, and removed by any thread.
  */
 #include <stdlib.h>
 
@@ -73,8 +75,8 @@ static void remove_at(weft__timers *ts, int32_t i) {
   }
 }
 
-void weft__timer_add(weft__timers *ts, weft__timer *t) {
-  weft__spin_lock(&ts->lock);
+/* Inserts t; lock held. */
+static void insert(weft__timers *ts, weft__timer *t) {
   if (ts->n == ts->cap) {
     int32_t cap = ts->cap ? 2 * ts->cap : 64;
     weft__timer **h = realloc(ts->heap, (size_t)cap * sizeof *h);
@@ -86,6 +88,11 @@ void weft__timer_add(weft__timers *ts, weft__timer *t) {
   t->heap = ts;
   place(ts, ts->n++, t);
   sift_up(ts, t->idx);
+}
+
+void weft__timer_add(weft__timers *ts, weft__timer *t) {
+  weft__spin_lock(&ts->lock);
+  insert(ts, t);
   publish_next(ts);
   weft__spin_unlock(&ts->lock);
 }
@@ -95,13 +102,22 @@ int weft__timer_del(weft__timer *t) {
   if (ts == NULL)
     return 0;
   weft__spin_lock(&ts->lock);
-  int removed = t->idx >= 0;
-  if (removed) {
-    remove_at(ts, t->idx);
-    publish_next(ts);
+  for (;;) {
+    if (t->idx >= 0) {
+      remove_at(ts, t->idx);
+      publish_next(ts);
+      weft__spin_unlock(&ts->lock);
+      return 1;
+    }
+    if (ts->running != t)
+      break;
+    ts->running_cancelled = true; /* fn is short: wait it out */
+    weft__spin_unlock(&ts->lock);
+    weft__cpu_relax();
+    weft__spin_lock(&ts->lock);
   }
   weft__spin_unlock(&ts->lock);
-  return removed;
+  return 0;
 }
 
 int64_t weft__timers_run(weft__timers *ts, int64_t now) {
@@ -111,7 +127,14 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
   while (ts->n > 0 && ts->heap[0]->when <= now) {
     weft__timer *t = ts->heap[0];
     remove_at(ts, 0);
-    t->fn(t);
+    ts->running = t;
+    ts->running_cancelled = false;
+    weft__spin_unlock(&ts->lock);
+    bool again = t->fn(t);
+    weft__spin_lock(&ts->lock);
+    ts->running = NULL;
+    if (again && !ts->running_cancelled)
+      insert(ts, t);
   }
   publish_next(ts);
   int64_t next = ts->n ? ts->heap[0]->when : WEFT_FOREVER;

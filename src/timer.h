@@ -11,7 +11,9 @@ typedef struct weft__timers weft__timers;
 
 typedef struct weft__timer {
   int64_t when;                         /* fire time; owner before add */
-  void (*fn)(struct weft__timer *t);    /* runs with the heap's lock held */
+  /* Runs without the heap's lock, on the thread running the heap. Returns
+   * true to be re-armed at the (updated) t->when: a ticker. */
+  bool (*fn)(struct weft__timer *t);
   int32_t idx;                          /* heap slot, -1 outside; heap lock */
   weft__timers *heap;                   /* heap added to; set by add */
 } weft__timer;
@@ -24,13 +26,16 @@ struct weft__timers {
   weft__timer **heap;
   int32_t n, cap;
   _Atomic int64_t next;
+  weft__timer *running;   /* whose fn runs now; lock */
+  bool running_cancelled; /* a del met it running: do not re-arm; lock */
 };
 
 WEFT_INTERNAL void weft__timers_init(weft__timers *ts);
 /* Adds t (t->idx must be -1). Aborts if memory for the heap runs out. */
 WEFT_INTERNAL void weft__timer_add(weft__timers *ts, weft__timer *t);
 /* Removes t if it has not fired. Returns 1 if removed, 0 if it fired or was
- * never added. Once this returns, t->fn is not running and will not run. */
+ * never added. Once this returns, t->fn is not running and will not run
+ * (a running fn is waited for, and a ticker is not re-armed). */
 WEFT_INTERNAL int weft__timer_del(weft__timer *t);
 /* Runs every timer due at now. Returns the next fire time (WEFT_FOREVER). */
 WEFT_INTERNAL int64_t weft__timers_run(weft__timers *ts, int64_t now);

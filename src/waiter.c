@@ -1,12 +1,12 @@
 /* waiter.c -- parking on a weft__waiter (see waiter.h for the protocol).
  *
  * Goroutines park through weft__park; the hook that runs after the switch
- * first arms the deadline timer on the P it parked on, then releases the
- * queue lock. Arming after the switch means the timer can never ready a
- * goroutine that is still running; releasing the lock last means no waker
- * can see the waiter before its timer exists.
+ * first arms the deadline timer on the P it parked on, then calls unlock.
+ * Arming after the switch means the timer can never ready a goroutine that
+ * is still running; unlocking last means no waker can find a waiter before
+ * its timer exists.
  *
- * Plain threads sleep on the state word itself with futex(2).
+ * Plain threads sleep on the owner's state word itself with futex(2).
  */
 #include "waiter.h"
 
@@ -14,18 +14,20 @@
 
 typedef struct park_args {
   weft__waiter *w;
-  weft__spinlock *lk;
+  void (*unlock)(void *);
+  void *arg;
   int64_t deadline;
 } park_args;
 
-static void on_deadline(weft__timer *t) {
+static bool on_deadline(weft__timer *t) {
   weft__waiter *w =
       (weft__waiter *)((char *)t - offsetof(weft__waiter, timer));
   weft__g *g = w->g;
   uint32_t expected = WEFT__WAITING;
-  /* acq_rel: pairs with the CAS in weft__wake; one of the two wins. */
+  /* acq_rel: pairs with weft__claim's CAS; exactly one of the two wins. */
   if (weft__cas_acqrel(&w->state, &expected, WEFT__TIMEDOUT))
     weft__ready(g, false); /* in firing order, behind the running work */
+  return false;
 }
 
 static void arm_and_unlock(weft__p *p, void *arg) {
@@ -35,54 +37,94 @@ static void arm_and_unlock(weft__p *p, void *arg) {
     a->w->timer.fn = on_deadline;
     weft__timer_add(&p->timers, &a->w->timer);
   }
-  if (a->lk)
-    weft__spin_unlock(a->lk);
+  if (a->unlock)
+    a->unlock(a->arg);
 }
 
-void weft__waiter_init(weft__waiter *w) {
+static void waiter_clear(weft__waiter *w) {
   w->next = w->prev = NULL;
-  w->g = weft__curg();
+  w->queued = false;
+  w->success = false;
+  w->g = NULL;
+  w->fired = NULL;
   atomic_init(&w->state, WEFT__WAITING);
   w->timer.idx = -1;
   w->timer.heap = NULL;
 }
 
-static uint32_t wait_thread(weft__waiter *w, weft__spinlock *lk,
-                            int64_t deadline) {
-  if (lk)
-    weft__spin_unlock(lk);
+void weft__waiter_init(weft__waiter *w) {
+  waiter_clear(w);
+  w->owner = w;
+  w->index = 0;
+  w->elem = NULL;
+  w->g = weft__curg();
+}
+
+void weft__waiter_init_case(weft__waiter *w, weft__waiter *owner, int index,
+                            void *elem) {
+  waiter_clear(w);
+  w->owner = owner;
+  w->index = index;
+  w->elem = elem;
+}
+
+static uint32_t wait_thread(weft__waiter *w, int64_t deadline) {
   for (;;) {
-    uint32_t s = weft__load_acquire(&w->state); /* pairs with wake's CAS */
-    if (s != WEFT__WAITING)
+    uint32_t s = weft__load_acquire(&w->state); /* pairs with wake's store */
+    if (s == WEFT__WOKEN || s == WEFT__TIMEDOUT)
       return s;
-    if (weft__futex_wait(&w->state, WEFT__WAITING, deadline) == -ETIMEDOUT) {
+    /* Once claimed, the wake is coming: wait without a deadline. */
+    int64_t until = s == WEFT__WAITING ? deadline : WEFT_FOREVER;
+    if (weft__futex_wait(&w->state, s, until) == -ETIMEDOUT) {
       uint32_t expected = WEFT__WAITING;
       if (weft__cas_acqrel(&w->state, &expected, WEFT__TIMEDOUT))
         return WEFT__TIMEDOUT;
-      return expected; /* a waker won the race */
     }
   }
 }
 
-uint32_t weft__wait(weft__waiter *w, weft__spinlock *lk, int64_t deadline,
-                    const char *reason) {
-  if (w->g == NULL)
-    return wait_thread(w, lk, deadline);
-  park_args a = {w, lk, deadline};
+uint32_t weft__wait(weft__waiter *w, void (*unlock)(void *), void *arg,
+                    int64_t deadline, const char *reason) {
+  if (w->g == NULL) {
+    if (unlock)
+      unlock(arg);
+    return wait_thread(w, deadline);
+  }
+  park_args a = {w, unlock, arg, deadline};
   weft__park(arm_and_unlock, &a, reason);
   if (deadline != WEFT_FOREVER)
     weft__timer_del(&w->timer); /* after this, on_deadline cannot touch w */
-  return weft__load_acquire(&w->state); /* pairs with the winning CAS */
+  return weft__load_acquire(&w->state); /* pairs with the winning write */
 }
 
-bool weft__wake(weft__waiter *w) {
-  weft__g *g = w->g; /* read before the claim: w may vanish right after */
+static void unlock_spin(void *lk) { weft__spin_unlock(lk); }
+
+uint32_t weft__wait_locked(weft__waiter *w, weft__spinlock *lk,
+                           int64_t deadline, const char *reason) {
+  return weft__wait(w, lk ? unlock_spin : NULL, lk, deadline, reason);
+}
+
+bool weft__claim(weft__waiter *w) {
   uint32_t expected = WEFT__WAITING;
-  if (!weft__cas_acqrel(&w->state, &expected, WEFT__WOKEN))
-    return false;
+  /* acq_rel: pairs with on_deadline's CAS and the owner's acquire loads. */
+  return weft__cas_acqrel(&w->owner->state, &expected, WEFT__CLAIMED);
+}
+
+void weft__wake_claimed(weft__waiter *w) {
+  weft__waiter *o = w->owner;
+  weft__g *g = o->g; /* read before WOKEN: a thread owner may return then */
+  o->fired = w;
+  weft__store_release(&o->state, WEFT__WOKEN); /* publishes fired, success
+                                                  and the delivered value */
   if (g)
     weft__ready(g, true);
   else
-    weft__futex_wake(&w->state, 1);
+    weft__futex_wake(&o->state, 1);
+}
+
+bool weft__wake(weft__waiter *w) {
+  if (!weft__claim(w))
+    return false;
+  weft__wake_claimed(w);
   return true;
 }

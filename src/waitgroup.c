@@ -79,5 +79,5 @@ void weft_wg_wait(weft_waitgroup *wgp) {
     return;
   }
   weft__waitq_push(&wg->waiters, &w);
-  weft__wait(&w, &wg->lock, WEFT_FOREVER, "sync.WaitGroup.Wait");
+  weft__wait_locked(&w, &wg->lock, WEFT_FOREVER, "sync.WaitGroup.Wait");
 }

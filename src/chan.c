@@ -1,0 +1,269 @@
+/* chan.c -- channels, after Go's runtime/chan.go.
+ *
+ * Invariants (c->lock held)
+ * - At least one of recvq and sendq is empty, except for waiters that
+ *   belong to a select that has already fired (they get dropped when met).
+ * - A buffered channel with waiting senders is full; with waiting
+ *   receivers it is empty. An unbuffered channel uses no buffer at all: a
+ *   value goes straight from the sender's memory to the receiver's.
+ * - Once closed, never reopened; recvq is then empty, and so is sendq.
+ *
+ * A blocked party is a weft__waiter on its own stack (waiter.h): the
+ * partner claims it under c->lock, copies the value directly between the
+ * two parties' memory, unlocks, then wakes it. The woken goroutine goes to
+ * the waker's runnext, so a handoff wakes no thread. After its unlock, a
+ * waker touches only the claimed waiter, never c: the woken party may drop
+ * its last reference and free c at once.
+ *
+ * Memory ordering: c->lock orders everything. closed and qcount are atomics
+ * only so that weft_chan_len and later lock-free fast paths may read them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+
+#define MAX_ELEM ((size_t)1 << 16) /* Go's limit on element size */
+
+weft_chan *weft_chan_make(size_t elem_size, size_t cap) {
+  if (elem_size > MAX_ELEM)
+    return NULL;
+  if (elem_size && cap > (SIZE_MAX - sizeof(weft_chan)) / elem_size)
+    return NULL;
+  weft_chan *c = malloc(sizeof *c + cap * elem_size);
+  if (c == NULL)
+    return NULL;
+  memset(c, 0, sizeof *c);
+  atomic_init(&c->refs, 1);
+  c->cap = cap;
+  c->elem_size = elem_size;
+  return c;
+}
+
+weft_chan *weft_chan_ref(weft_chan *c) {
+  if (c)
+    weft__add_relaxed(&c->refs, 1); /* the caller already holds a ref */
+  return c;
+}
+
+void weft_chan_unref(weft_chan *c) {
+  if (c == NULL)
+    return;
+  /* acq_rel: every use before another holder's unref happens before the
+   * free. */
+  int32_t old = weft__add_acqrel(&c->refs, -1);
+  if (old == 1)
+    free(c);
+  else if (old <= 0)
+    weft__fatal("weft_chan_unref: channel %p has no references left",
+                (void *)c);
+}
+
+size_t weft_chan_len(weft_chan *c) {
+  return c ? weft__load_relaxed(&c->qcount) : 0;
+}
+
+size_t weft_chan_cap(weft_chan *c) { return c ? c->cap : 0; }
+
+static unsigned char *slot(weft_chan *c, size_t i) {
+  return c->buf + i * c->elem_size;
+}
+
+static void copy(void *dst, const void *src, size_t n) {
+  if (n && dst && src)
+    memcpy(dst, src, n);
+}
+
+static void zero(void *dst, size_t n) {
+  if (n && dst)
+    memset(dst, 0, n);
+}
+
+static void qcount_set(weft_chan *c, size_t n) {
+  weft__store_relaxed(&c->qcount, n);
+}
+
+int weft__chan_try_send(weft_chan *c, const void *elem, int *rc,
+                        weft__waiter **wake) {
+  *wake = NULL;
+  if (weft__load_relaxed(&c->closed)) {
+    *rc = -EPIPE;
+    return 1;
+  }
+  weft__waiter *r = weft__waitq_claim(&c->recvq);
+  if (r) { /* a receiver waits: hand the value over directly */
+    copy(r->elem, elem, c->elem_size);
+    r->success = true;
+    *wake = r;
+    *rc = 0;
+    return 1;
+  }
+  size_t n = weft__load_relaxed(&c->qcount);
+  if (n < c->cap) {
+    copy(slot(c, c->sendx), elem, c->elem_size);
+    if (++c->sendx == c->cap)
+      c->sendx = 0;
+    qcount_set(c, n + 1);
+    *rc = 0;
+    return 1;
+  }
+  return 0;
+}
+
+int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
+                        weft__waiter **wake) {
+  *wake = NULL;
+  weft__waiter *s = weft__waitq_claim(&c->sendq);
+  if (s) {
+    if (c->cap == 0) { /* unbuffered: straight from the sender */
+      copy(elem, s->elem, c->elem_size);
+    } else { /* full buffer: take the head, the sender refills the tail */
+      copy(elem, slot(c, c->recvx), c->elem_size);
+      copy(slot(c, c->recvx), s->elem, c->elem_size);
+      if (++c->recvx == c->cap)
+        c->recvx = 0;
+      c->sendx = c->recvx;
+    }
+    s->success = true;
+    *wake = s;
+    *rc = 1;
+    return 1;
+  }
+  size_t n = weft__load_relaxed(&c->qcount);
+  if (n > 0) {
+    copy(elem, slot(c, c->recvx), c->elem_size);
+    zero(slot(c, c->recvx), c->elem_size);
+    if (++c->recvx == c->cap)
+      c->recvx = 0;
+    qcount_set(c, n - 1);
+    *rc = 1;
+    return 1;
+  }
+  if (weft__load_relaxed(&c->closed)) {
+    zero(elem, c->elem_size);
+    *rc = 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* Blocks forever, or until the deadline: a nil channel, or a select with
+ * nothing to wait for. */
+int weft__block_until(int64_t deadline, const char *reason) {
+  weft__ensure_started();
+  weft__waiter w;
+  weft__waiter_init(&w);
+  weft__wait(&w, NULL, NULL, deadline, reason);
+  return -ETIMEDOUT;
+}
+
+/* Parks on q (c locked); returns the waiter's state, c unlocked. */
+static uint32_t park_on(weft_chan *c, weft__waitq *q, weft__waiter *w,
+                        void *elem, int64_t deadline, const char *reason) {
+  weft__waiter_init(w);
+  w->elem = elem;
+  weft__waitq_push(q, w);
+  uint32_t st = weft__wait_locked(w, &c->lock, deadline, reason);
+  if (st == WEFT__TIMEDOUT) {
+    weft__spin_lock(&c->lock);
+    if (w->queued)
+      weft__waitq_remove(q, w);
+    weft__spin_unlock(&c->lock);
+  }
+  return st;
+}
+
+/* After a try_* that finished: drop c's lock, then wake the partner. */
+static int unlock_and_wake(weft_chan *c, weft__waiter *wake, int rc) {
+  weft__spin_unlock(&c->lock);
+  if (wake)
+    weft__wake_claimed(wake);
+  return rc;
+}
+
+bool weft__past(int64_t deadline) {
+  return deadline != WEFT_FOREVER && deadline <= weft_now();
+}
+
+int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
+  if (c == NULL)
+    return weft__block_until(deadline, "chan send (nil chan)");
+  int rc;
+  weft__waiter *wake;
+  weft__spin_lock(&c->lock);
+  if (weft__chan_try_send(c, elem, &rc, &wake))
+    return unlock_and_wake(c, wake, rc);
+  if (weft__past(deadline)) {
+    weft__spin_unlock(&c->lock);
+    return -ETIMEDOUT;
+  }
+  weft__ensure_started();
+  weft__waiter w;
+  if (park_on(c, &c->sendq, &w, (void *)elem, deadline, "chan send") ==
+      WEFT__TIMEDOUT)
+    return -ETIMEDOUT;
+  return weft__chan_waited_rc(&w, true);
+}
+
+int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline) {
+  if (c == NULL)
+    return weft__block_until(deadline, "chan receive (nil chan)");
+  int rc;
+  weft__waiter *wake;
+  weft__spin_lock(&c->lock);
+  if (weft__chan_try_recv(c, elem, &rc, &wake))
+    return unlock_and_wake(c, wake, rc);
+  if (weft__past(deadline)) {
+    weft__spin_unlock(&c->lock);
+    return -ETIMEDOUT;
+  }
+  weft__ensure_started();
+  weft__waiter w;
+  if (park_on(c, &c->recvq, &w, elem, deadline, "chan receive") ==
+      WEFT__TIMEDOUT)
+    return -ETIMEDOUT;
+  rc = weft__chan_waited_rc(&w, false);
+  if (rc == 0)
+    zero(elem, c->elem_size); /* closed: done by close, but c may be gone */
+  return rc;
+}
+
+int weft_send(weft_chan *c, const void *elem) {
+  return weft_send_dl(c, elem, WEFT_FOREVER);
+}
+
+int weft_recv(weft_chan *c, void *elem) {
+  return weft_recv_dl(c, elem, WEFT_FOREVER);
+}
+
+int weft_close(weft_chan *c) {
+  if (c == NULL)
+    return -EINVAL;
+  weft__spin_lock(&c->lock);
+  if (weft__load_relaxed(&c->closed)) {
+    weft__spin_unlock(&c->lock);
+    return -EPIPE;
+  }
+  weft__store_release(&c->closed, 1);
+  /* Claim everyone under the lock, wake them after it. */
+  weft__waiter *woken = NULL;
+  weft__waitq *queues[2] = {&c->recvq, &c->sendq};
+  for (int i = 0; i < 2; i++) {
+    weft__waiter *w;
+    while ((w = weft__waitq_claim(queues[i])) != NULL) {
+      if (i == 0)
+        zero(w->elem, c->elem_size);
+      w->success = false;
+      w->next = woken; /* reuse the link: w is off every queue now */
+      woken = w;
+    }
+  }
+  weft__spin_unlock(&c->lock);
+  while (woken) {
+    weft__waiter *next = woken->next; /* read before the wake */
+    weft__wake_claimed(woken);
+    woken = next;
+  }
+  return 0;
+}

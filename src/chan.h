@@ -1,0 +1,44 @@
+/* chan.h -- channel internals shared by chan.c, select.c and time.c. */
+#ifndef WEFT_CHAN_H
+#define WEFT_CHAN_H
+
+#include "waiter.h"
+
+struct weft_chan {
+  weft__spinlock lock;   /* guards everything below but refs */
+  _Atomic int32_t refs;  /* acq_rel RMW; the last unref frees */
+  _Atomic uint32_t closed; /* written under lock (release); read without it
+                              by the non-blocking fast paths (acquire) */
+  _Atomic size_t qcount;   /* values in buf; written under lock, read
+                              relaxed by fast paths and weft_chan_len */
+  size_t cap;              /* immutable */
+  size_t elem_size;        /* immutable */
+  size_t sendx, recvx;     /* ring indices into buf */
+  weft__waitq recvq;       /* blocked receivers */
+  weft__waitq sendq;       /* blocked senders */
+  _Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
+};
+
+/* One attempt of an operation, with c locked (and left locked). Returns 1
+ * if it completed, 0 if it would block. On completion *wake is a claimed
+ * partner to wake with weft__wake_claimed once every lock is dropped, or
+ * NULL. They are the first pass of the plain operations and of select.
+ * try_send: *rc gets 0, or -EPIPE on a closed channel.
+ * try_recv: *rc gets 1 for a value, 0 for closed and drained. */
+WEFT_INTERNAL int weft__chan_try_send(weft_chan *c, const void *elem, int *rc,
+                                      weft__waiter **wake);
+WEFT_INTERNAL int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
+                                      weft__waiter **wake);
+/* Blocks until the deadline (forever for WEFT_FOREVER); -ETIMEDOUT. */
+WEFT_INTERNAL int weft__block_until(int64_t deadline, const char *reason);
+/* Whether a deadline has passed (never for WEFT_FOREVER). */
+WEFT_INTERNAL bool weft__past(int64_t deadline);
+
+/* The result of a finished blocked operation, from its waiter. */
+static inline int weft__chan_waited_rc(const weft__waiter *w, bool send) {
+  if (send)
+    return w->success ? 0 : -EPIPE;
+  return w->success ? 1 : 0;
+}
+
+#endif
