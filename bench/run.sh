@@ -15,13 +15,15 @@
 #   -p PROCS  OS threads for both sides (default: nproc)
 #   WORKLOAD  restrict to these workloads (the names below, or "switch")
 # Environment:
-#   WEFT_BENCH_BUILD_DIR  build directory (default: build)
+#   WEFT_BENCH_BUILD_DIR  build directory (default: build-bench, a Release
+#                         build of its own, so that it never flips the
+#                         RelWithDebInfo build/ of scripts/build.sh)
 #   WEFT_BENCH_TIMEOUT    seconds one program may run (default 600)
 #   WEFT_BENCH_NO_BUILD=1 run what is already built; build nothing
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${WEFT_BENCH_BUILD_DIR:-$ROOT/build}
+BUILD=${WEFT_BENCH_BUILD_DIR:-$ROOT/build-bench}
 TIMEOUT=${WEFT_BENCH_TIMEOUT:-600}
 NO_BUILD=${WEFT_BENCH_NO_BUILD:-0}
 RUNS=3
