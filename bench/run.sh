@@ -15,13 +15,15 @@
 #   -p PROCS  OS threads for both sides (default: nproc)
 #   WORKLOAD  restrict to these workloads (the names below, or "switch")
 # Environment:
-#   WEFT_BENCH_BUILD_DIR  build directory (default: build)
+#   WEFT_BENCH_BUILD_DIR  build directory (default: build-bench, a Release
+#                         build of its own, so that it never flips the
+#                         RelWithDebInfo build/ of scripts/build.sh)
 #   WEFT_BENCH_TIMEOUT    seconds one program may run (default 600)
 #   WEFT_BENCH_NO_BUILD=1 run what is already built; build nothing
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${WEFT_BENCH_BUILD_DIR:-$ROOT/build}
+BUILD=${WEFT_BENCH_BUILD_DIR:-$ROOT/build-bench}
 TIMEOUT=${WEFT_BENCH_TIMEOUT:-600}
 NO_BUILD=${WEFT_BENCH_NO_BUILD:-0}
 RUNS=3
@@ -160,8 +162,24 @@ printf 'workload\tweft\tgo\tunit\tratio\ttarget\tstatus\n' >"$TSV_TMP"
 log() { printf '%s\n' "$*" >&2; }
 
 log "bench: $RUNS runs per side, $PROCS threads (WEFT_PROCS = GOMAXPROCS = $PROCS)"
-# Other work on the machine skews both sides unevenly: say so next to the table.
-LOAD_START=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo 0)
+
+# Other work on the machine skews both sides unevenly: measure how much of
+# the CPUs went to anything but this script's children (and what the
+# hypervisor stole), in clock ticks, and say so next to the table.
+# cpu_ticks prints "busy total" from /proc/stat; own_ticks prints the CPU
+# time of this shell's finished children (fields 16 and 17 of its stat).
+cpu_ticks() {
+  awk '$1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6; exit }' /proc/stat 2>/dev/null ||
+    echo 0 0
+}
+own_ticks() {
+  local stat
+  stat=$(cat "/proc/$$/stat" 2>/dev/null) || { echo 0; return; }
+  # After the "(comm) ", fields start at the third: 16 and 17 are $14, $15.
+  awk '{ print $14 + $15 }' <<<"${stat##*) }"
+}
+read -r BUSY0 TOTAL0 < <(cpu_ticks)
+OWN0=$(own_ticks)
 for w in "${SELECTED[@]}"; do
   c_vals=() go_vals=() unit='' c_unit=''
   for ((i = 1; i <= RUNS; i++)); do
@@ -235,10 +253,13 @@ done
 if [[ -n $switch_med ]]; then
   printf '\nbare context switch (bench/c/switch.c, median of 3): %s %s\n' "$switch_med" "$s_unit"
 fi
-LOAD_END=$(cut -d ' ' -f 1 /proc/loadavg 2>/dev/null || echo 0)
-if awk -v a="$LOAD_START" -v b="$LOAD_END" 'BEGIN { exit !(a >= 1 || b >= 1.5) }'; then
-  printf '\nwarning: load average %s at the start, %s at the end (on %s CPUs): other work ran alongside, figures are noisy\n' \
-    "$LOAD_START" "$LOAD_END" "$(nproc)"
+read -r BUSY1 TOTAL1 < <(cpu_ticks)
+OWN1=$(own_ticks)
+OTHER=$(awk -v b=$((BUSY1 - BUSY0)) -v t=$((TOTAL1 - TOTAL0)) -v o=$((OWN1 - OWN0)) \
+  'BEGIN { x = t > 0 ? (b - o) / t * 100 : 0; printf "%.0f", x < 0 ? 0 : x }')
+if ((OTHER >= 5)); then
+  printf '\nwarning: other processes (or the hypervisor) took %s%% of the %s CPUs during the run: figures are noisy\n' \
+    "$OTHER" "$(nproc)"
 fi
 printf '\ntable: %s\n' "$TSV"
 
