@@ -223,10 +223,7 @@ int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline) {
   if (park_on(c, &c->recvq, &w, elem, deadline, "chan receive") ==
       WEFT__TIMEDOUT)
     return -ETIMEDOUT;
-  rc = weft__chan_waited_rc(&w, false);
-  if (rc == 0)
-    zero(elem, c->elem_size); /* closed: done by close, but c may be gone */
-  return rc;
+  return weft__chan_waited_rc(&w, false); /* closed: close zeroed *elem */
 }
 
 int weft_send(weft_chan *c, const void *elem) {
