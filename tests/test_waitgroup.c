@@ -324,7 +324,54 @@ START_TEST(test_negative_counter_aborts) {
 }
 END_TEST
 
+
+/* ---- a WaitGroup in the waiter's stack frame ----------------------------- */
+
+/* The zeroing Done must be finished with the WaitGroup before Wait returns:
+ * a WaitGroup often lives in the waiter's frame, reused the moment Wait
+ * returns. Main overwrites the bytes right after Wait, as a reused frame
+ * would, and checks that nothing wrote into them afterwards (and that Done
+ * still returns: it once spun on the overwritten lock word). */
+typedef union frame_wg {
+  weft_waitgroup wg;
+  unsigned char bytes[sizeof(weft_waitgroup)];
+} frame_wg;
+static atomic_int g_about_to_done, g_done_returned;
+
+static void done_child(void *arg) {
+  atomic_store(&g_about_to_done, 1);
+  weft_wg_done(arg);
+  atomic_store(&g_done_returned, 1);
+}
+
+START_TEST(test_wg_in_reused_frame) {
+  long iters = WEFT_SCALE(20000);
+  for (long i = 0; i < iters; i++) {
+    frame_wg u;
+    memset(&u, 0, sizeof u);
+    atomic_store(&g_about_to_done, 0);
+    atomic_store(&g_done_returned, 0);
+    weft_wg_add(&u.wg, 1);
+    ck_assert_int_eq(weft_go(done_child, &u.wg), 0);
+    while (!atomic_load(&g_about_to_done))
+      ;
+    weft_wg_wait(&u.wg);
+    memset(u.bytes, 0xA5, sizeof u.bytes);
+    int64_t t0 = weft_now();
+    while (!atomic_load(&g_done_returned))
+      ck_assert_msg(weft_now() - t0 < 10 * WEFT_SEC,
+                    "iteration %ld: weft_wg_done still running 10 s after "
+                    "weft_wg_wait returned", i);
+    for (size_t b = 0; b < sizeof u.bytes; b++)
+      ck_assert_msg(u.bytes[b] == 0xA5,
+                    "iteration %ld: byte %zu of the WaitGroup written after "
+                    "weft_wg_wait returned", i, b);
+  }
+}
+END_TEST
+
 WEFT_TEST_MAIN("waitgroup", test_static_and_zero, test_zero_wait_in_goroutine,
                test_many_waiters, test_wait_blocks_until_zero,
                test_reuse_rounds, test_add_threads_done_goroutines,
-               test_add_goroutine_done_threads, test_negative_counter_aborts)
+               test_add_goroutine_done_threads, test_negative_counter_aborts,
+               test_wg_in_reused_frame)
