@@ -242,6 +242,79 @@ WEFT_API int weft_timer_reset(weft_timer *t, int64_t ns);
 /* Stops t and drops its reference to the channel. */
 WEFT_API void weft_timer_free(weft_timer *t);
 
+/* ---- sync: Mutex, RWMutex, Once, Cond, semaphore ------------------------ */
+
+/* All are plain structs to embed anywhere, ready when zeroed (their
+ * WEFT_*_INIT), with no destroy call. They park goroutines, never the OS
+ * thread, and work from plain threads too (blocking the thread). Like a
+ * pthread mutex, none may be freed while a call on it may still be running
+ * in another goroutine. */
+
+/* sync.Mutex, after Go's design: one CAS when free, a short spin when that
+ * pays, then a FIFO wait; a waiter that waits over 1 ms switches the mutex to
+ * starvation mode, where unlock hands it straight to the longest waiter.
+ * Unlocking an unlocked mutex aborts ("weft: sync: unlock of unlocked
+ * mutex"). A mutex is not tied to a goroutine: any one may unlock it. */
+typedef struct weft_mutex {
+  uint64_t opaque_[5];
+} weft_mutex;
+#define WEFT_MUTEX_INIT {{0, 0, 0, 0, 0}}
+WEFT_API void weft_mutex_lock(weft_mutex *m);
+WEFT_API void weft_mutex_unlock(weft_mutex *m);
+/* 1 if it took the lock, 0 if the lock is held (or being handed over). */
+WEFT_API int weft_mutex_trylock(weft_mutex *m);
+
+/* sync.RWMutex: many readers or one writer. A writer that waits holds back
+ * new readers, so writers do not starve. Unlocking one that is not locked
+ * the right way aborts. */
+typedef struct weft_rwmutex {
+  uint64_t opaque_[16];
+} weft_rwmutex;
+#define WEFT_RWMUTEX_INIT {{0}}
+WEFT_API void weft_rwmutex_rlock(weft_rwmutex *rw);
+WEFT_API void weft_rwmutex_runlock(weft_rwmutex *rw);
+WEFT_API void weft_rwmutex_lock(weft_rwmutex *rw);
+WEFT_API void weft_rwmutex_unlock(weft_rwmutex *rw);
+/* 1 if taken, 0 if not. */
+WEFT_API int weft_rwmutex_tryrlock(weft_rwmutex *rw);
+WEFT_API int weft_rwmutex_trylock(weft_rwmutex *rw);
+
+/* sync.Once: fn(arg) runs exactly once across all callers; concurrent
+ * callers wait until it has returned. */
+typedef struct weft_once {
+  uint64_t opaque_[6];
+} weft_once;
+#define WEFT_ONCE_INIT {{0}}
+WEFT_API void weft_once_do(weft_once *o, void (*fn)(void *arg), void *arg);
+
+/* sync.Cond, tied to a weft_mutex at each wait (Go's c.L). wait unlocks m,
+ * waits for a signal or broadcast, and locks m again before returning; as in
+ * Go, re-check the condition in a loop. */
+typedef struct weft_cond {
+  uint64_t opaque_[4];
+} weft_cond;
+#define WEFT_COND_INIT {{0}}
+WEFT_API void weft_cond_wait(weft_cond *c, weft_mutex *m);
+WEFT_API void weft_cond_signal(weft_cond *c);
+WEFT_API void weft_cond_broadcast(weft_cond *c);
+
+/* A counting semaphore (golang.org/x/sync/semaphore with weight 1), with a
+ * deadline on acquire. WEFT_SEMA_INIT(n) starts it with n units. */
+typedef struct weft_sema {
+  uint32_t count_;
+  uint32_t pad_;
+  uint64_t opaque_[3];
+} weft_sema;
+#define WEFT_SEMA_INIT(n) {(uint32_t)(n), 0, {0, 0, 0}}
+/* Takes a unit, waiting while none is free. Returns 0. */
+WEFT_API int weft_sema_acquire(weft_sema *s);
+/* As acquire, or -ETIMEDOUT at the deadline (a past one: try once). */
+WEFT_API int weft_sema_acquire_dl(weft_sema *s, int64_t deadline);
+/* 1 if a unit was free and taken, else 0. */
+WEFT_API int weft_sema_tryacquire(weft_sema *s);
+/* Returns a unit, waking the longest waiter. */
+WEFT_API void weft_sema_release(weft_sema *s);
+
 #ifdef __cplusplus
 }
 #endif

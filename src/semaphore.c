@@ -1,0 +1,26 @@
+/* semaphore.c -- weft_sema, the public counting semaphore, on weft__sema. */
+#include <stddef.h>
+
+#include "sema.h"
+
+_Static_assert(sizeof(weft__sema) <= sizeof(weft_sema), "weft_sema too small");
+_Static_assert(_Alignof(weft__sema) <= _Alignof(weft_sema),
+               "weft_sema under-aligned");
+_Static_assert(offsetof(weft__sema, count) == 0,
+               "WEFT_SEMA_INIT sets the count as the first word");
+
+int weft_sema_acquire_dl(weft_sema *s, int64_t deadline) {
+  return weft__sema_acquire((weft__sema *)s, false, deadline, "semaphore");
+}
+
+int weft_sema_acquire(weft_sema *s) {
+  return weft_sema_acquire_dl(s, WEFT_FOREVER);
+}
+
+int weft_sema_tryacquire(weft_sema *s) {
+  return weft__sema_try((weft__sema *)s) ? 1 : 0;
+}
+
+void weft_sema_release(weft_sema *s) {
+  weft__sema_release((weft__sema *)s, false);
+}
