@@ -315,6 +315,95 @@ WEFT_API int weft_sema_tryacquire(weft_sema *s);
 /* Returns a unit, waking the longest waiter. */
 WEFT_API void weft_sema_release(weft_sema *s);
 
+/* ---- context ----------------------------------------------------------- */
+
+/* Go's context: cancellation, deadlines and values across a tree of
+ * goroutines. Contexts are reference counted: every weft_ctx_with_* returns
+ * one reference, which the caller releases with weft_ctx_unref; a child
+ * keeps its parent alive. Releasing the last reference also cancels the
+ * context (Go's "call cancel to release resources"), so nothing leaks.
+ * Cancelling a context cancels every descendant; cancel is idempotent.
+ * The weft_ctx_with_* calls return NULL when out of memory or given a NULL
+ * parent. */
+typedef struct weft_ctx weft_ctx;
+
+/* The root: never cancelled, no deadline, no values; needs no unref. */
+WEFT_API weft_ctx *weft_ctx_background(void);
+WEFT_API weft_ctx *weft_ctx_with_cancel(weft_ctx *parent);
+/* Done at the absolute deadline (err -ETIMEDOUT), or earlier if the parent's
+ * deadline is earlier, or when cancelled. */
+WEFT_API weft_ctx *weft_ctx_with_deadline(weft_ctx *parent, int64_t deadline);
+WEFT_API weft_ctx *weft_ctx_with_timeout(weft_ctx *parent, int64_t ns);
+/* Carries key -> val (compared by address; key must not be NULL). */
+WEFT_API weft_ctx *weft_ctx_with_value(weft_ctx *parent, const void *key,
+                                       void *val);
+/* Keeps the parent's values but is never cancelled and has no deadline. */
+WEFT_API weft_ctx *weft_ctx_without_cancel(weft_ctx *parent);
+WEFT_API weft_ctx *weft_ctx_ref(weft_ctx *c);
+WEFT_API void weft_ctx_unref(weft_ctx *c);
+
+/* Go's CancelFunc (err -ECANCELED). No effect on a context that cannot be
+ * cancelled itself (background, value and without_cancel contexts: cancel
+ * the context they were derived from). */
+WEFT_API void weft_ctx_cancel(weft_ctx *c);
+/* The same with a cause (any nonzero int, e.g. a negative errno); see
+ * weft_ctx_cause. */
+WEFT_API void weft_ctx_cancel_cause(weft_ctx *c, int cause);
+/* A signal channel closed when c is done; usable in select. NULL (the nil
+ * channel: never ready) for a context that can never be done. */
+WEFT_API weft_chan *weft_ctx_done(weft_ctx *c);
+/* 0 while not done, then -ECANCELED or -ETIMEDOUT. */
+WEFT_API int weft_ctx_err(weft_ctx *c);
+/* context.Cause: the cause given to cancel_cause, else weft_ctx_err. */
+WEFT_API int weft_ctx_cause(weft_ctx *c);
+/* The deadline, or WEFT_FOREVER. */
+WEFT_API int64_t weft_ctx_deadline(weft_ctx *c);
+/* The value of the nearest context carrying key, or NULL. */
+WEFT_API void *weft_ctx_value(weft_ctx *c, const void *key);
+
+/* context.AfterFunc: runs fn(arg) in its own goroutine once c is done (at
+ * once if it already is). Returns a handle, or NULL when out of memory.
+ * Call weft_ctx_after_func_stop exactly once per handle: it returns 1 if it
+ * stopped fn from starting, 0 if fn had started; either way it releases the
+ * handle. */
+typedef struct weft_ctx_afterfunc weft_ctx_afterfunc;
+WEFT_API weft_ctx_afterfunc *weft_ctx_after_func(weft_ctx *c,
+                                                 void (*fn)(void *arg),
+                                                 void *arg);
+WEFT_API int weft_ctx_after_func_stop(weft_ctx_afterfunc *af);
+
+/* Blocking calls that also end when ctx is done, returning weft_ctx_err
+ * (-ECANCELED or -ETIMEDOUT) then; otherwise as their plain twins. This is
+ * the one shape for "with a context": a select with the ctx's done channel
+ * as an extra case, which the ctx's deadline timer closes. */
+WEFT_API int weft_send_ctx(weft_ctx *ctx, weft_chan *c, const void *elem);
+WEFT_API int weft_recv_ctx(weft_ctx *ctx, weft_chan *c, void *elem);
+/* Returns the index of the case that ran, or weft_ctx_err. */
+WEFT_API int weft_select_ctx(weft_ctx *ctx, weft_case *cases, int n);
+/* Sleeps ns; returns 0, or weft_ctx_err if ctx is done first. */
+WEFT_API int weft_sleep_ctx(weft_ctx *ctx, int64_t ns);
+
+/* ---- groups: errgroup and the worker pool ------------------------------ */
+
+/* Go's errgroup.WithContext with SetLimit. Tasks run in goroutines with the
+ * group's context, a child of parent (NULL: background). */
+typedef struct weft_group weft_group;
+/* limit > 0: at most limit tasks run at once; <= 0: no limit. NULL when out
+ * of memory. */
+WEFT_API weft_group *weft_group_new(weft_ctx *parent, int limit);
+/* The group's context: cancelled by the first failing task and by wait. */
+WEFT_API weft_ctx *weft_group_ctx(weft_group *g);
+/* Starts fn(ctx, arg), first waiting while limit tasks run. A nonzero
+ * return from fn is an error: the first one cancels the group's context
+ * (with that value as the cause) and is what wait returns. Returns 0,
+ * -EINVAL or -ENOMEM. */
+WEFT_API int weft_group_go(weft_group *g, int (*fn)(weft_ctx *ctx, void *arg),
+                           void *arg);
+/* Waits for every task; returns the first error, or 0. */
+WEFT_API int weft_group_wait(weft_group *g);
+/* Frees g (after wait). */
+WEFT_API void weft_group_free(weft_group *g);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,6 +78,17 @@ static void park_parent(weft__p *p, void *parent) {
   weft__runqput(p, parent, true);
 }
 
+/* Queues a new G without running it: from a plain thread, the scheduler
+ * (g0), or code that must not switch. */
+static void enqueue(weft__p *p, weft__g *g) {
+  if (p) {
+    weft__runqput(p, g, false);
+  } else {
+    weft__globrunqput(g);
+    weft__wakep();
+  }
+}
+
 int weft_go_opts(void (*fn)(void *), void *arg, const weft_go_options *o) {
   if (fn == NULL)
     return -EINVAL;
@@ -87,14 +98,23 @@ int weft_go_opts(void (*fn)(void *), void *arg, const weft_go_options *o) {
   int rc = g_new(p, fn, arg, o, &g);
   if (rc)
     return rc;
-  if (p) {
+  if (p && p->cur) {
     weft__g *parent = p->cur;
     weft__switch_to(p, parent, g, park_parent, parent);
   } else {
-    weft__globrunqput(g);
-    weft__wakep();
+    enqueue(p, g);
   }
   return 0;
+}
+
+int weft__go_queued(void (*fn)(void *), void *arg) {
+  weft__ensure_started();
+  weft__p *p = weft__curp();
+  weft__g *g;
+  int rc = g_new(p, fn, arg, NULL, &g);
+  if (rc == 0)
+    enqueue(p, g);
+  return rc;
 }
 
 int weft_go(void (*fn)(void *), void *arg) { return weft_go_opts(fn, arg, NULL); }

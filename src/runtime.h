@@ -150,6 +150,10 @@ WEFT_INTERNAL void weft__timer_add_any(weft__timer *t);
 /* A fast pseudo-random number: the P's generator, or the thread's. */
 WEFT_INTERNAL uint64_t weft__fastrand(void);
 
+/* Starts fn(arg) in a goroutine that is only queued, never run at once:
+ * for timer callbacks and other code that must not switch. 0 or -ENOMEM. */
+WEFT_INTERNAL int weft__go_queued(void (*fn)(void *), void *arg);
+
 /* Start-up (proc.c): bind the calling thread to p, then run its scheduler
  * loop forever. */
 WEFT_INTERNAL void weft__p_set_current(weft__p *p);

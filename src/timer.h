@@ -11,8 +11,10 @@ typedef struct weft__timers weft__timers;
 
 typedef struct weft__timer {
   int64_t when;                         /* fire time; owner before add */
-  /* Runs without the heap's lock, on the thread running the heap. Returns
-   * true to be re-armed at the (updated) t->when: a ticker. */
+  /* Runs without the heap's lock, on the thread running the heap, maybe in
+   * the middle of another goroutine's switch: it may ready goroutines and
+   * take locks, but must never block or switch (weft__go_queued, not
+   * weft_go). Returns true to be re-armed at the (updated) t->when. */
   bool (*fn)(struct weft__timer *t);
   int32_t idx;                          /* heap slot, -1 outside; heap lock */
   weft__timers *heap;                   /* heap added to; set by add */
