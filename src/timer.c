@@ -85,12 +85,14 @@ static void insert(weft__timers *ts, weft__timer *t) {
     ts->heap = h;
     ts->cap = cap;
   }
-  t->heap = ts;
   place(ts, ts->n++, t);
   sift_up(ts, t->idx);
 }
 
 void weft__timer_add(weft__timers *ts, weft__timer *t) {
+  /* heap is set here only, never by a ticker's re-arm in timers_run: del
+   * reads it without the heap's lock (see weft__timer_del). */
+  t->heap = ts;
   weft__spin_lock(&ts->lock);
   insert(ts, t);
   publish_next(ts);
@@ -98,6 +100,8 @@ void weft__timer_add(weft__timers *ts, weft__timer *t) {
 }
 
 int weft__timer_del(weft__timer *t) {
+  /* heap is written only by weft__timer_add, which happens before this
+   * call (same owner, or ordered by the owner's lock or wake-up). */
   weft__timers *ts = t->heap;
   if (ts == NULL)
     return 0;
