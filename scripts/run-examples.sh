@@ -15,6 +15,15 @@ EXAMPLES=(
   goroutines
   processes_threads_goroutines
   scheduler
+  channels
+  pipeline
+  fan_in_fan_out
+  buffered_channels
+  nil_channels
+  signal_channels
+  select_timeouts
+  monitor_goroutine
+  prime_sieve
 )
 
 if [[ $# -ne 1 ]]; then
