@@ -7,4 +7,4 @@ check:
 bench:
 	bench/run.sh $(ARGS)
 clean:
-	rm -rf build build-asan build-tsan build-ucontext build-bench build-*.build.log
+	rm -rf build build-asan build-tsan build-ucontext build-clang build-bench build-*.build.log

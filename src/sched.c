@@ -41,12 +41,15 @@ WEFT_INTERNAL weft__sched weft__sched_g;
 
 static __thread weft__p *tls_p;
 
-weft__p *weft__curp(void) {
+/* noinline in this file too: clang inlined it into weft__park and reused the
+ * old thread's TLS address after the switch (the asm barrier forces a
+ * reload of tls_p, but not a new thread-pointer computation). */
+WEFT_NOINLINE weft__p *weft__curp(void) {
   __asm__ __volatile__("" ::: "memory"); /* not pure: see runtime.h */
   return tls_p;
 }
 
-weft__g *weft__curg(void) {
+WEFT_NOINLINE weft__g *weft__curg(void) {
   weft__p *p = weft__curp();
   return p ? p->cur : NULL;
 }
