@@ -24,6 +24,10 @@ EXAMPLES=(
   select_timeouts
   monitor_goroutine
   prime_sieve
+  mutex_cache
+  context_timeout
+  worker_pool
+  atomics
 )
 
 if [[ $# -ne 1 ]]; then
