@@ -1,16 +1,12 @@
-/* parked: 1,000,000 goroutines parked at once. Prints the growth of the
- * resident set (from /proc/self/statm) per goroutine, in bytes.
+/* parked: 1,000,000 goroutines parked on one channel. Prints the growth of
+ * the resident set (from /proc/self/statm) per goroutine, in bytes.
  *
- * Twin of bench/go/parked, which parks them on one channel. weft has no
- * channels yet, so here they park on a WaitGroup "gate" that the driver holds
- * at 1. TODO: switch to a channel (receive, released by close) when channels
- * land, to mirror the Go twin exactly.
- *
- * Each goroutine bumps a counter just before it blocks; the driver waits
- * until the counter reaches N, sleeps 100 ms so that the last ones are really
- * parked, reads statm, then opens the gate and waits for all to exit. As in
- * the Go twin (whose main is a goroutine), all of this runs in one driver
- * goroutine; the plain main thread only starts it and waits. */
+ * Twin of bench/go/parked. Each goroutine bumps a counter just before it
+ * blocks receiving on an unbuffered signal channel (the gate); the driver
+ * waits until the counter reaches N, sleeps 100 ms so that the last ones are
+ * really parked, reads statm, then closes the gate and waits for all of them
+ * to exit. As in the Go twin (whose main is a goroutine), all of this runs in
+ * one driver goroutine; the plain main thread only starts it and waits. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +18,7 @@
 enum { N = 1000000 };
 
 static atomic_long parked;
-static weft_waitgroup gate = WEFT_WAITGROUP_INIT;
+static weft_chan *gate;
 static weft_waitgroup exited = WEFT_WAITGROUP_INIT;
 static weft_waitgroup driver_done = WEFT_WAITGROUP_INIT;
 static double bytes_per_goroutine;
@@ -47,14 +43,18 @@ static long rss_bytes(void) {
 static void sleeper(void *arg) {
   (void)arg;
   atomic_fetch_add_explicit(&parked, 1, memory_order_relaxed);
-  weft_wg_wait(&gate);
+  weft_recv(gate, NULL);
   weft_wg_done(&exited);
 }
 
 static void driver(void *arg) {
   (void)arg;
+  gate = weft_chan_make(0, 0);
+  if (gate == NULL) {
+    fprintf(stderr, "parked: weft_chan_make: out of memory\n");
+    exit(1);
+  }
   long before = rss_bytes();
-  weft_wg_add(&gate, 1);
   weft_wg_add(&exited, N);
   for (int i = 0; i < N; i++) {
     int rc = weft_go(sleeper, NULL);
@@ -67,8 +67,9 @@ static void driver(void *arg) {
     weft_sleep(WEFT_MS);
   weft_sleep(100 * WEFT_MS);
   long after = rss_bytes();
-  weft_wg_done(&gate);
+  weft_close(gate);
   weft_wg_wait(&exited);
+  weft_chan_unref(gate);
   bytes_per_goroutine = (double)(after - before) / N;
   weft_wg_done(&driver_done);
 }
