@@ -91,11 +91,13 @@ static bool try_ref(weft_ctx *c) {
 static void run_afterfunc(void *arg);
 static void afterfunc_unref(weft_ctx_afterfunc *af);
 
-/* Cancels c (cancel-capable) and its subtree. remove: also leave the
- * parent's list. from_timer: called by c's own timer, which must not wait
- * for itself. */
-static void cancel(weft_ctx *c, bool remove, int err, int cause,
-                   bool from_timer) {
+/* Cancels c alone: sets err, closes done, starts its AfterFuncs, leaves
+ * its parent's list if remove. Returns its live children, each with a
+ * reference taken, linked through cancel_next, for the caller to cancel.
+ * from_timer: called by c's own timer, which must not wait for itself. */
+static weft_ctx *cancel_one(weft_ctx *c, bool remove, int err, int cause,
+                            bool from_timer) {
+  weft_ctx *live = NULL;
   weft__spin_lock(&c->lock);
   if (weft__load_relaxed(&c->err)) {
     weft__spin_unlock(&c->lock);
@@ -103,7 +105,6 @@ static void cancel(weft_ctx *c, bool remove, int err, int cause,
     c->cause = cause ? cause : err;
     weft__store_release(&c->err, err); /* pairs with weft_ctx_err */
     weft_close(c->done);
-    weft_ctx *live = NULL;
     for (weft_ctx *ch = c->children; ch; ch = ch->sib_next) {
       ch->in_parent = false;
       if (try_ref(ch)) {
@@ -115,12 +116,6 @@ static void cancel(weft_ctx *c, bool remove, int err, int cause,
     weft_ctx_afterfunc *af = c->afters;
     c->afters = NULL;
     weft__spin_unlock(&c->lock);
-    while (live) {
-      weft_ctx *next = live->cancel_next;
-      cancel(live, false, err, cause, false);
-      weft_ctx_unref(live);
-      live = next;
-    }
     while (af) {
       weft_ctx_afterfunc *next = af->next;
       if (weft__go_queued(run_afterfunc, af) != 0)
@@ -144,25 +139,47 @@ static void cancel(weft_ctx *c, bool remove, int err, int cause,
     }
     weft__spin_unlock(&p->lock);
   }
+  return live;
+}
+
+/* Cancels c (cancel-capable) and its subtree, breadth first with an
+ * explicit list: a deep tree must not recurse on a goroutine's stack. */
+static void cancel(weft_ctx *c, bool remove, int err, int cause,
+                   bool from_timer) {
+  weft_ctx *todo = cancel_one(c, remove, err, cause, from_timer);
+  while (todo) {
+    weft_ctx *x = todo;
+    todo = x->cancel_next;
+    weft_ctx *kids = cancel_one(x, false, err, cause, false);
+    while (kids) {
+      weft_ctx *k = kids;
+      kids = k->cancel_next;
+      k->cancel_next = todo;
+      todo = k;
+    }
+    weft_ctx_unref(x);
+  }
 }
 
 void weft_ctx_unref(weft_ctx *c) {
-  if (c == NULL || immortal(c))
-    return;
-  int32_t old = weft__add_acqrel(&c->refs, -1);
-  if (old > 1)
-    return;
-  if (old <= 0)
-    weft__fatal("weft_ctx_unref: context %p has no references left",
-                (void *)c);
-  if (c->kind == CANCEL) {
-    cancel(c, true, -ECANCELED, 0, false);
-    if (c->has_timer)
-      weft__timer_del(&c->timer); /* waits out a running fire */
-    weft_chan_unref(c->done);
+  /* A loop, not recursion: releasing a leaf may release a long chain. */
+  while (c != NULL && !immortal(c)) {
+    int32_t old = weft__add_acqrel(&c->refs, -1);
+    if (old > 1)
+      return;
+    if (old <= 0)
+      weft__fatal("weft_ctx_unref: context %p has no references left",
+                  (void *)c);
+    weft_ctx *parent = c->parent;
+    if (c->kind == CANCEL) {
+      cancel(c, true, -ECANCELED, 0, false);
+      if (c->has_timer)
+        weft__timer_del(&c->timer); /* waits out a running fire */
+      weft_chan_unref(c->done);
+    }
+    free(c);
+    c = parent;
   }
-  weft_ctx_unref(c->parent);
-  free(c);
 }
 
 static weft_ctx *ctx_new(weft_ctx *parent, enum kind kind) {

@@ -114,6 +114,7 @@ static void start(void) {
       weft__fatal("cannot create the thread of P %d", i);
     pthread_attr_destroy(&attr);
   }
+  weft__sysmon_start(); /* inherits the same mask */
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   weft__store_release(&started, true);
 }

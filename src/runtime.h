@@ -73,7 +73,8 @@ struct weft__p {
   weft__ctx g0;               /* scheduler context; owner */
   weft__pending_fn pending;   /* see header comment; owner */
   void *pending_arg;
-  uint32_t schedtick;         /* owner */
+  _Atomic uint32_t schedtick; /* switches so far; the owner writes
+                                 (relaxed), sysmon reads (relaxed) */
   uint32_t runnext_streak;    /* consecutive runnext picks; owner */
   uint64_t rand;              /* xorshift state; owner */
   uint64_t goid_next, goid_end; /* a batch of ids from sched.goidgen; owner */
@@ -153,6 +154,11 @@ WEFT_INTERNAL uint64_t weft__fastrand(void);
 /* Starts fn(arg) in a goroutine that is only queued, never run at once:
  * for timer callbacks and other code that must not switch. 0 or -ENOMEM. */
 WEFT_INTERNAL int weft__go_queued(void (*fn)(void *), void *arg);
+
+/* sysmon (sysmon.c): the monitor thread, started with the Ps. */
+WEFT_INTERNAL void weft__sysmon_start(void);
+/* Runs the due timers of any P's heap (a spinning P helps a busy one). */
+WEFT_INTERNAL void weft__run_due_timers(weft__p *victim, int64_t now);
 
 /* Start-up (proc.c): bind the calling thread to p, then run its scheduler
  * loop forever. */

@@ -78,6 +78,21 @@ static void run_pending(weft__p *p) {
   }
 }
 
+static void run_timers_if_due(weft__p *p) {
+  if (weft__timers_next(&p->timers) != WEFT_FOREVER)
+    weft__timers_run(&p->timers, weft_now());
+}
+
+/* A P that always has a goroutine to switch to never enters its scheduler
+ * loop, so due timers also run every 64th switch, right after the pending
+ * hook: no weft lock is held there (the outgoing goroutine's locks were
+ * just released by its hook), so a timer may take a channel's lock. Before
+ * the switch it could not: a parking goroutine still holds its locks. */
+static void timers_now_and_then(weft__p *p) {
+  if (p->cur && (weft__load_relaxed(&p->schedtick) & 63) == 0)
+    run_timers_if_due(p);
+}
+
 /* ---- switching --------------------------------------------------------- */
 
 static WEFT_NO_TSAN_SWITCH void do_switch(weft__ctx *from, weft__ctx *to,
@@ -109,6 +124,7 @@ static void switch_common(weft__p *p, weft__g *from, weft__g *to,
   /* Resumed, possibly on another thread: re-read everything. */
   p = weft__curp();
   run_pending(p);
+  timers_now_and_then(p);
   restore_errno(from);
 }
 
@@ -121,6 +137,7 @@ weft__p *weft__landed(void) {
   weft__asan_finish_switch(NULL);
   weft__p *p = weft__curp();
   run_pending(p);
+  timers_now_and_then(p);
   return p;
 }
 
@@ -260,16 +277,10 @@ void weft__ready(weft__g *g, bool next) {
 
 /* ---- picking ----------------------------------------------------------- */
 
-static void run_timers_if_due(weft__p *p) {
-  if (weft__timers_next(&p->timers) != WEFT_FOREVER)
-    weft__timers_run(&p->timers, weft_now());
-}
-
 /* The next G from this P alone, or NULL. Owner only; never blocks. */
 static weft__g *local_pick(weft__p *p) {
-  uint32_t tick = ++p->schedtick;
-  if ((tick & 63) == 0)
-    run_timers_if_due(p);
+  uint32_t tick = weft__load_relaxed(&p->schedtick) + 1;
+  weft__store_relaxed(&p->schedtick, tick); /* owner only; sysmon reads */
   if (tick % 61 == 0) {
     weft__g *g = globrunqget(p, 1);
     if (g)
@@ -327,13 +338,23 @@ uint64_t weft__fastrand(void) {
   return thread_state = x;
 }
 
+void weft__run_due_timers(weft__p *victim, int64_t now) {
+  if (weft__timers_next(&victim->timers) <= now)
+    weft__timers_run(&victim->timers, now);
+}
+
 static weft__g *steal_once(weft__p *p, bool take_next) {
   int n = S.nprocs;
   int start = (int)(fastrand(p) % (uint64_t)n);
+  int64_t now = take_next ? weft_now() : 0;
   for (int i = 0; i < n; i++) {
     weft__p *victim = S.allp[(start + i) % n];
     if (victim == p)
       continue;
+    /* A busy P runs its timers only between switches; help it. Timer
+     * callbacks may run on any P's thread. */
+    if (take_next)
+      weft__run_due_timers(victim, now);
     weft__g *g = weft__runq_steal(p, victim, take_next);
     if (g)
       return g;

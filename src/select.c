@@ -101,7 +101,11 @@ static int finish(weft_case *cs, int i, int rc) {
 /* Passes 4 and 5. Returns the state of the owner record. */
 static uint32_t park(sel *s, weft__waiter *owner, int64_t deadline) {
   weft__waiter_init(owner);
-  for (int i = 0; i < s->n; i++) {
+  /* Queue in poll order: when several cases wait on one channel, the one a
+   * partner meets first is random too (Go queues in its lock order, which
+   * is built from the poll order). */
+  for (int k = 0; k < s->n; k++) {
+    int i = s->poll[k];
     weft_case *cs = &s->cs[i];
     weft__waiter_init_case(&s->ws[i], owner, i, cs->elem);
     if (cs->chan)

@@ -40,10 +40,11 @@ int weft__sema_acquire(weft__sema *s, bool lifo, int64_t deadline,
   for (;;) {
     weft__spin_lock(&s->lock);
     weft__add_seqcst(&s->nwait, 1);
-    if (weft__sema_try(s) || weft__past(deadline)) {
+    bool got = weft__sema_try(s);
+    if (got || weft__past(deadline)) {
       weft__add_seqcst(&s->nwait, -1);
       weft__spin_unlock(&s->lock);
-      return weft__past(deadline) ? -ETIMEDOUT : 0;
+      return got ? 0 : -ETIMEDOUT; /* a unit taken is never reported lost */
     }
     weft__waiter w;
     weft__waiter_init(&w);

@@ -120,8 +120,13 @@ int weft__timer_del(weft__timer *t) {
     weft__cpu_relax();
     weft__spin_lock(&ts->lock);
   }
+  /* A ticker caught firing was still active: its next firing is what this
+   * del prevented. */
+  int removed = ts->rearm_cancelled == t;
+  if (removed)
+    ts->rearm_cancelled = NULL;
   weft__spin_unlock(&ts->lock);
-  return 0;
+  return removed;
 }
 
 int64_t weft__timers_run(weft__timers *ts, int64_t now) {
@@ -139,6 +144,8 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
     ts->running = NULL;
     if (again && !ts->running_cancelled)
       insert(ts, t);
+    else if (again)
+      ts->rearm_cancelled = t;
   }
   publish_next(ts);
   int64_t next = ts->n ? ts->heap[0]->when : WEFT_FOREVER;

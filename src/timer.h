@@ -30,6 +30,9 @@ struct weft__timers {
   _Atomic int64_t next;
   weft__timer *running;   /* whose fn runs now; lock */
   bool running_cancelled; /* a del met it running: do not re-arm; lock */
+  weft__timer *rearm_cancelled; /* the last timer whose re-arm a del
+                                   cancelled; that del reports it removed;
+                                   lock */
 };
 
 WEFT_INTERNAL void weft__timers_init(weft__timers *ts);

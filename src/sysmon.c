@@ -1,0 +1,69 @@
+/* sysmon.c -- the monitor thread (a small part of Go's sysmon).
+ *
+ * Scheduling is cooperative and a goroutine woken by the running one waits
+ * in that P's runnext, which wakes no other P (so a handoff costs no thread
+ * wake-up). If the running goroutine then computes for a long time, the
+ * woken one would wait just as long, and the P's timers too. sysmon looks
+ * at every P now and then: a P whose switch count has not moved since the
+ * last look, and that has a goroutine in runnext or a timer overdue, gets
+ * help: sysmon wakes an idle P, whose spinning steals runnext and runs the
+ * due timers (steal_once). The interval starts at 1 ms and backs off to 20
+ * ms while nothing needs help, so an idle process wakes 50 times a second.
+ *
+ * It reads schedtick, runnext and the timer hint with relaxed loads: a
+ * stale answer only delays help by one interval.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "runtime.h"
+
+#define MIN_INTERVAL WEFT_MS
+#define MAX_INTERVAL (20 * WEFT_MS)
+
+static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
+  uint32_t tick = weft__load_relaxed(&p->schedtick);
+  bool stuck = tick == *last;
+  *last = tick;
+  if (!stuck)
+    return false;
+  return weft__load_relaxed(&p->runnext) != NULL ||
+         weft__timers_next(&p->timers) + MIN_INTERVAL <= now;
+}
+
+static void *sysmon_main(void *arg) {
+  (void)arg;
+  weft__sched *s = &weft__sched_g;
+  uint32_t *last = calloc((size_t)s->nprocs, sizeof *last);
+  if (last == NULL)
+    return NULL; /* no monitor: only help for stuck Ps is lost */
+  int64_t interval = MIN_INTERVAL;
+  for (;;) {
+    struct timespec ts = {0, (long)interval};
+    nanosleep(&ts, NULL);
+    int64_t now = weft_now();
+    bool help = false;
+    for (int i = 0; i < s->nprocs; i++)
+      help |= needs_help(s->allp[i], &last[i], now);
+    if (help)
+      weft__wakep();
+    interval = help ? MIN_INTERVAL
+                    : (interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2);
+  }
+  return NULL;
+}
+
+void weft__sysmon_start(void) {
+  if (weft__sched_g.nprocs < 2)
+    return; /* nobody to help with */
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &attr, sysmon_main, NULL) != 0) {
+    /* Not fatal: the runtime works without it, with less help. */
+  }
+  pthread_attr_destroy(&attr);
+}
