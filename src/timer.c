@@ -5,7 +5,10 @@
  * - A timer is in at most one heap. idx == -1 means it is not in one.
  * - fn runs without ts->lock, after its timer has left the heap, while
  *   ts->running points to it. weft__timer_del waits while its timer is
- *   running. So once del returns, fn is finished or will never start: that
+ *   running, except on the thread running it: a fn may release the object
+ *   that owns its timer (a context whose deadline fires may drop the last
+ *   reference to itself), and then it must not touch t after fn returns
+ *   false. So once del returns, fn is finished or will never start: that
  *   makes timers on a goroutine's stack safe, and lets fn take other locks
  *   (a channel's) without a lock-order cycle against code that holds a
  *   channel lock and adds a timer (the parking hook).
@@ -99,6 +102,9 @@ void weft__timer_add(weft__timers *ts, weft__timer *t) {
   weft__spin_unlock(&ts->lock);
 }
 
+/* The timer whose fn this thread is running, if any. */
+static __thread weft__timer *running_here;
+
 int weft__timer_del(weft__timer *t) {
   /* heap is written only by weft__timer_add, which happens before this
    * call (same owner, or ordered by the owner's lock or wake-up). */
@@ -116,6 +122,8 @@ int weft__timer_del(weft__timer *t) {
     if (ts->running != t)
       break;
     ts->running_cancelled = true; /* fn is short: wait it out */
+    if (running_here == t)
+      break; /* called from inside t's own fn (it released its owner) */
     weft__spin_unlock(&ts->lock);
     weft__cpu_relax();
     weft__spin_lock(&ts->lock);
@@ -139,7 +147,9 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
     ts->running = t;
     ts->running_cancelled = false;
     weft__spin_unlock(&ts->lock);
-    bool again = t->fn(t);
+    running_here = t;
+    bool again = t->fn(t); /* may free t, if it returns false */
+    running_here = NULL;
     weft__spin_lock(&ts->lock);
     ts->running = NULL;
     if (again && !ts->running_cancelled)
