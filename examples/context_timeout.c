@@ -85,9 +85,10 @@ static const char *err_name(int rc) {
 }
 
 /* weft_num_goroutines counts goroutines that have not returned yet. A
- * cancelled goroutine needs a moment to be woken and to return: poll. */
+ * cancelled goroutine needs a moment to be woken and to return: poll. (It
+ * takes milliseconds; the limit is generous for overloaded machines.) */
 static bool goroutines_back_to(int baseline) {
-  int64_t give_up = weft_now() + 5 * WEFT_SEC;
+  int64_t give_up = weft_now() + 30 * WEFT_SEC;
   while (weft_num_goroutines() > baseline && weft_now() < give_up)
     weft_sleep(WEFT_MS);
   return weft_num_goroutines() == baseline;
@@ -157,18 +158,22 @@ static void timeouts(int baseline) {
   double ms;
   int rc;
 
-  printf("1 s of work under a 20 ms timeout (weft_sleep_ctx):\n");
-  rc = run_with_timeout(20 * WEFT_MS, WEFT_SEC, NULL, &ms);
+  /* The checks stay true on a machine so loaded that threads wait whole
+   * seconds for a CPU: an hour-long job cannot finish, and a timer never
+   * fires early. So there is no "and quickly" check; the times printed
+   * show how quick it was. */
+  printf("an hour of work under a 20 ms timeout (weft_sleep_ctx):\n");
+  rc = run_with_timeout(20 * WEFT_MS, 3600 * WEFT_SEC, NULL, &ms);
   printf("  worker returned %s after %.1f ms\n", err_name(rc), ms);
+  /* weft_sleep_ctx returns 0 if the full time passed: -ETIMEDOUT means
+   * the timeout, not the end of the work, stopped it. */
   check(rc == -ETIMEDOUT, "the worker gave up with -ETIMEDOUT");
-  /* A deadline never fires early; well under the second the work would
-   * have taken shows that the timeout, not the work, ended it. */
-  check(ms >= 20 && ms < 1000, "after 20 ms or more, long before 1 s");
+  check(ms >= 20, "no earlier than the 20 ms timeout");
 
-  printf("1 ms of work under a 1 s timeout:\n");
-  rc = run_with_timeout(WEFT_SEC, WEFT_MS, NULL, &ms);
+  printf("1 ms of work under a 1 h timeout:\n");
+  rc = run_with_timeout(3600 * WEFT_SEC, WEFT_MS, NULL, &ms);
   printf("  worker returned %s after %.1f ms\n", err_name(rc), ms);
-  check(rc == 0 && ms < 1000, "the work finished first: 0");
+  check(rc == 0, "the work finished first: 0");
 
   printf("waiting for a reply nobody sends, under a 20 ms timeout "
          "(weft_recv_ctx):\n");
