@@ -36,6 +36,9 @@ static void lock_all(const sel *s) {
     weft__spin_lock(&s->locks[i]->lock);
 }
 
+/* Also the park hook. *s lives on the parked goroutine's stack, which it
+ * cannot leave (park's lock_all waits for locks[0]) before locks[0], the
+ * last one here, is released; nothing of *s is read after that. */
 static void unlock_all(void *arg) {
   const sel *s = arg;
   for (int i = s->nlocks - 1; i >= 0; i--)

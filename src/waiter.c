@@ -31,14 +31,18 @@ static bool on_deadline(weft__timer *t) {
 }
 
 static void arm_and_unlock(weft__p *p, void *arg) {
-  park_args *a = arg;
-  if (a->deadline != WEFT_FOREVER) {
-    a->w->timer.when = a->deadline;
-    a->w->timer.fn = on_deadline;
-    weft__timer_add(&p->timers, &a->w->timer);
+  /* Copy everything first: once the timer is in a heap, another P may fire
+   * it (spinning Ps run busy Ps' timers), and the goroutine may resume and
+   * reuse the stack that holds *a. It cannot get past its own locks, which
+   * are released last, from the copies. */
+  park_args a = *(park_args *)arg;
+  if (a.deadline != WEFT_FOREVER) {
+    a.w->timer.when = a.deadline;
+    a.w->timer.fn = on_deadline;
+    weft__timer_add(&p->timers, &a.w->timer);
   }
-  if (a->unlock)
-    a->unlock(a->arg);
+  if (a.unlock)
+    a.unlock(a.arg);
 }
 
 static void waiter_clear(weft__waiter *w) {
