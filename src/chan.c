@@ -186,13 +186,16 @@ bool weft__past(int64_t deadline) {
   return deadline != WEFT_FOREVER && deadline <= weft_now();
 }
 
-int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
+/* One send or receive: try, else give up at a past deadline, else park. */
+static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
   if (c == NULL)
-    return weft__block_until(deadline, "chan send (nil chan)");
+    return weft__block_until(deadline, send ? "chan send (nil chan)"
+                                            : "chan receive (nil chan)");
   int rc;
   weft__waiter *wake;
   weft__spin_lock(&c->lock);
-  if (weft__chan_try_send(c, elem, &rc, &wake))
+  if (send ? weft__chan_try_send(c, elem, &rc, &wake)
+           : weft__chan_try_recv(c, elem, &rc, &wake))
     return unlock_and_wake(c, wake, rc);
   if (weft__past(deadline)) {
     weft__spin_unlock(&c->lock);
@@ -200,30 +203,19 @@ int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
   }
   weft__ensure_started();
   weft__waiter w;
-  if (park_on(c, &c->sendq, &w, (void *)elem, deadline, "chan send") ==
-      WEFT__TIMEDOUT)
+  if (park_on(c, send ? &c->sendq : &c->recvq, &w, elem, deadline,
+              send ? "chan send" : "chan receive") == WEFT__TIMEDOUT)
     return -ETIMEDOUT;
-  return weft__chan_waited_rc(&w, true);
+  /* A receive woken by close got a zeroed *elem from close itself. */
+  return weft__chan_waited_rc(&w, send);
+}
+
+int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
+  return chan_op(c, (void *)elem, deadline, true);
 }
 
 int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline) {
-  if (c == NULL)
-    return weft__block_until(deadline, "chan receive (nil chan)");
-  int rc;
-  weft__waiter *wake;
-  weft__spin_lock(&c->lock);
-  if (weft__chan_try_recv(c, elem, &rc, &wake))
-    return unlock_and_wake(c, wake, rc);
-  if (weft__past(deadline)) {
-    weft__spin_unlock(&c->lock);
-    return -ETIMEDOUT;
-  }
-  weft__ensure_started();
-  weft__waiter w;
-  if (park_on(c, &c->recvq, &w, elem, deadline, "chan receive") ==
-      WEFT__TIMEDOUT)
-    return -ETIMEDOUT;
-  return weft__chan_waited_rc(&w, false); /* closed: close zeroed *elem */
+  return chan_op(c, elem, deadline, false);
 }
 
 int weft_send(weft_chan *c, const void *elem) {
