@@ -60,6 +60,12 @@ weft__g *weft__runq_get(weft__p *p) {
   }
 }
 
+int32_t weft__runq_len(weft__p *p) {
+  uint32_t h = load_head(p);
+  uint32_t t = weft__load_relaxed(&p->runqtail); /* owner's own field */
+  return (int32_t)(t - h);
+}
+
 bool weft__runq_empty(weft__p *p) {
   uint32_t h = load_head(p);
   uint32_t t = weft__load_acquire(&p->runqtail); /* pairs with put's store */
@@ -76,7 +82,7 @@ static uint32_t grab(weft__p *p, weft__p *victim, bool take_next) {
     uint32_t n = t - h;
     n -= n / 2;
     if (n == 0) {
-      if (!take_next)
+      if (!take_next || base - load_head(p) >= WEFT__RUNQ_SIZE)
         return 0;
       weft__g *next = weft__load_relaxed(&victim->runnext);
       if (next == NULL)
@@ -90,6 +96,13 @@ static uint32_t grab(weft__p *p, weft__p *victim, bool take_next) {
     }
     if (n > WEFT__RUNQ_SIZE / 2)
       continue; /* head and tail read at different times; retry */
+    /* The thief's ring is usually empty, but timers run while stealing may
+     * have readied goroutines onto it: never take more than fits. */
+    uint32_t room = WEFT__RUNQ_SIZE - (base - load_head(p));
+    if (n > room)
+      n = room;
+    if (n == 0)
+      return 0;
     for (uint32_t i = 0; i < n; i++) {
       weft__g *g = weft__load_relaxed(&victim->runq[(h + i) % WEFT__RUNQ_SIZE]);
       weft__store_relaxed(&p->runq[(base + i) % WEFT__RUNQ_SIZE], g);

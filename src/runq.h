@@ -9,6 +9,8 @@
 WEFT_INTERNAL void weft__runq_put_tail(weft__p *p, weft__g *g);
 /* Owner only: take from the head of the ring (not runnext). */
 WEFT_INTERNAL weft__g *weft__runq_get(weft__p *p);
+/* Owner only: Gs in the ring now (thieves may only make it shorter). */
+WEFT_INTERNAL int32_t weft__runq_len(weft__p *p);
 /* Any thread: whether the ring (not runnext) looks empty. */
 WEFT_INTERNAL bool weft__runq_empty(weft__p *p);
 /* p's owner: steal half of victim's ring (or its runnext, if take_next and

@@ -225,6 +225,12 @@ static weft__g *globrunqget_locked(weft__p *p, int32_t max) {
     n = max;
   if (n > WEFT__RUNQ_SIZE / 2)
     n = WEFT__RUNQ_SIZE / 2;
+  /* Never more than the ring has room for: a full ring spills to this very
+   * queue, whose lock we hold (the ring need not be empty here: timers run
+   * while stealing may have readied goroutines onto it). */
+  int32_t room = WEFT__RUNQ_SIZE - weft__runq_len(p);
+  if (n > room + 1)
+    n = room + 1;
   weft__store_relaxed(&S.gq_len, len - n);
   weft__g *g = S.gq_head;
   S.gq_head = g->schedlink;
@@ -353,8 +359,12 @@ static weft__g *steal_once(weft__p *p, bool take_next) {
       continue;
     /* A busy P runs its timers only between switches; help it. Timer
      * callbacks may run on any P's thread. */
-    if (take_next)
+    if (take_next) {
       weft__run_due_timers(victim, now);
+      weft__g *g = weft__runq_get(p); /* what those timers readied */
+      if (g)
+        return g;
+    }
     weft__g *g = weft__runq_steal(p, victim, take_next);
     if (g)
       return g;

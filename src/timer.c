@@ -141,6 +141,11 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
   if (weft__timers_next(ts) > now)
     return weft__timers_next(ts);
   weft__spin_lock(&ts->lock);
+  if (ts->busy) { /* another thread runs them right now */
+    weft__spin_unlock(&ts->lock);
+    return weft__timers_next(ts);
+  }
+  ts->busy = true;
   while (ts->n > 0 && ts->heap[0]->when <= now) {
     weft__timer *t = ts->heap[0];
     remove_at(ts, 0);
@@ -157,6 +162,7 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
     else if (again)
       ts->rearm_cancelled = t;
   }
+  ts->busy = false;
   publish_next(ts);
   int64_t next = ts->n ? ts->heap[0]->when : WEFT_FOREVER;
   weft__spin_unlock(&ts->lock);

@@ -28,6 +28,8 @@ struct weft__timers {
   weft__timer **heap;
   int32_t n, cap;
   _Atomic int64_t next;
+  bool busy;              /* a thread is running this heap's timers: one
+                             at a time (the owner, or a helping P); lock */
   weft__timer *running;   /* whose fn runs now; lock */
   bool running_cancelled; /* a del met it running: do not re-arm; lock */
   weft__timer *rearm_cancelled; /* the last timer whose re-arm a del
