@@ -959,49 +959,51 @@ END_TEST
 
 /* ---- releasing a context while its deadline fires ----------------------- */
 
-/* Contexts whose deadlines fall due right around their release: the last
- * unref must wait out a deadline cancel that is running on another P's
- * thread (idle Ps run busy Ps' due timers) before it frees the context.
- * Under ASan a cancel still running on a freed context is a
- * heap-use-after-free; under TSan, a race with the next calloc. */
-#define RD_GOROUTINES 3
-#define RD_BATCH 8
-#define RD_ROUNDS WEFT_SCALE(4000)
+/* A goroutine waits on a context's done channel and releases the context as
+ * soon as it wakes: the deadline's cancel that closed the channel may still
+ * be running (on any P's thread: idle Ps run busy Ps' due timers), and the
+ * last unref must wait it out before freeing. Several goroutines per P keep
+ * several due timers in each heap. Under ASan a cancel still running on a
+ * freed context is a heap-use-after-free; under TSan, a race with the next
+ * calloc. */
+#define RD_GOROUTINES 12
+#define RD_BATCH 4
+#define RD_ROUNDS WEFT_SCALE(3000)
 static atomic_long g_rd_fired;
+static void rd_after(void *arg) { (void)arg; }
 
-/* Each round arms a batch of deadlines due at about the same moment (so a
- * heap holds several due timers, which several threads may be running),
- * then releases them around that moment. */
 static void release_near_deadline(void *arg) {
   int id = (int)(intptr_t)arg;
   weft_ctx *batch[RD_BATCH], *kids[RD_BATCH];
+  weft_ctx_afterfunc *afs[RD_BATCH];
   for (int i = 0; i < RD_ROUNDS; i++) {
-    int64_t when = weft_now() + ((i + id) % 16) * 5 * WEFT_US;
+    int64_t when = weft_now() + (1 + (i + id) % 8) * 50 * WEFT_US;
     for (int b = 0; b < RD_BATCH; b++) {
       batch[b] = weft_ctx_with_deadline(weft_ctx_background(), when + b);
       kids[b] = b % 2 ? weft_ctx_with_cancel(batch[b]) : NULL;
+      /* The cancel starts this after closing done: more work after the
+       * waiter may already be awake. */
+      afs[b] = weft_ctx_after_func(batch[b], rd_after, NULL);
     }
-    for (volatile int k = 0; k < (i * 37 + id) % 3000; k++)
-      ;
-    if (i % 8 == 0)
-      weft_yield();
     for (int b = 0; b < RD_BATCH; b++) {
-      if (weft_ctx_err(batch[b]))
-        atomic_fetch_add_explicit(&g_rd_fired, 1, memory_order_relaxed);
-      weft_ctx_unref(batch[b]);
+      weft_recv(weft_ctx_done(batch[b]), NULL); /* closed by the timer */
       weft_ctx_unref(kids[b]);
+      weft_ctx_unref(batch[b]); /* at once: the cancel may be running */
+      weft_ctx_after_func_stop(afs[b]);
+      atomic_fetch_add_explicit(&g_rd_fired, 1, memory_order_relaxed);
     }
   }
   weft_wg_done(&g_joined);
 }
 
 START_TEST(test_release_races_deadline) {
-  weft_procs(4); /* more Ps than goroutines: idle Ps help with timers */
+  weft_procs(4);
   weft_wg_add(&g_joined, RD_GOROUTINES);
   for (int i = 0; i < RD_GOROUTINES; i++)
     ck_assert_int_eq(weft_go(release_near_deadline, (void *)(intptr_t)i), 0);
   weft_wg_wait(&g_joined);
-  ck_assert_int_gt(atomic_load(&g_rd_fired), 0);
+  ck_assert_int_eq(atomic_load(&g_rd_fired),
+                   (long)RD_GOROUTINES * RD_ROUNDS * RD_BATCH);
 }
 END_TEST
 
