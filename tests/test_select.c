@@ -12,45 +12,9 @@
 
 /* Check's ck_assert_* report every passing check to the parent through a
  * pipe (a system call each): hot loops use these, silent until they fail. */
-#define REQUIRE(c)                                                            \
-  do {                                                                        \
-    if (!(c))                                                                 \
-      ck_abort_msg("assertion '%s' failed", #c);                              \
-  } while (0)
-#define REQUIRE_EQ(a, b)                                                      \
-  do {                                                                        \
-    long long a_ = (long long)(a), b_ = (long long)(b);                       \
-    if (a_ != b_)                                                             \
-      ck_abort_msg("'%s == %s' failed: %lld != %lld", #a, #b, a_, b_);        \
-  } while (0)
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-typedef struct thr_arg {
-  void (*fn)(void *);
-  void *arg;
-} thr_arg;
-
-static void *thr_tramp(void *p) {
-  thr_arg a = *(thr_arg *)p;
-  free(p);
-  a.fn(a.arg);
-  return NULL;
-}
-
-static pthread_t spawn_thread(void (*fn)(void *), void *arg) {
-  thr_arg *a = malloc(sizeof *a);
-  ck_assert_ptr_nonnull(a);
-  a->fn = fn;
-  a->arg = arg;
-  pthread_t th;
-  ck_assert_int_eq(pthread_create(&th, NULL, thr_tramp, a), 0);
-  return th;
-}
-
-static void go_or_die(void (*fn)(void *), void *arg) {
-  ck_assert_int_eq(weft_go(fn, arg), 0);
-}
 
 static weft_waitgroup g_wg = WEFT_WAITGROUP_INIT;
 

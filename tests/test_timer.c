@@ -10,20 +10,12 @@
 
 /* Check's ck_assert_* report every passing check to the parent through a
  * pipe (a system call each): hot loops use these, silent until they fail. */
-#define REQUIRE(c)                                                            \
-  do {                                                                        \
-    if (!(c))                                                                 \
-      ck_abort_msg("assertion '%s' failed", #c);                              \
-  } while (0)
 
 /* Generous: the machine is small and shared. */
 #define LATE (2 * WEFT_SEC)
 
 static weft_waitgroup g_wg = WEFT_WAITGROUP_INIT;
 
-static void go_or_die(void (*fn)(void *), void *arg) {
-  ck_assert_int_eq(weft_go(fn, arg), 0);
-}
 
 /* Receives one firing time from c, checking that it is no earlier than
  * start + d and no later than now. Returns it. */

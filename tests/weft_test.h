@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -172,6 +173,47 @@ static inline void weft_test_os_sleep_ms(int ms) {
 
 /* The kernel thread id of the calling OS thread. */
 static inline long weft_test_gettid(void) { return (long)syscall(SYS_gettid); }
+
+/* Assertions for hot loops: a passing ck_assert_* costs a system call (a
+ * pipe write to Check's parent), these cost nothing until they fail. */
+#define REQUIRE(c)                                                            \
+  do {                                                                        \
+    if (!(c))                                                                 \
+      ck_abort_msg("assertion '%s' failed", #c);                              \
+  } while (0)
+#define REQUIRE_EQ(a, b)                                                      \
+  do {                                                                        \
+    long long a_ = (long long)(a), b_ = (long long)(b);                       \
+    if (a_ != b_)                                                             \
+      ck_abort_msg("'%s == %s' failed: %lld != %lld", #a, #b, a_, b_);        \
+  } while (0)
+
+static inline void go_or_die(void (*fn)(void *), void *arg) {
+  ck_assert_int_eq(weft_go(fn, arg), 0);
+}
+
+typedef struct weft_test_thr_arg {
+  void (*fn)(void *);
+  void *arg;
+} weft_test_thr_arg;
+
+static inline void *weft_test_thr_tramp(void *p) {
+  weft_test_thr_arg a = *(weft_test_thr_arg *)p;
+  free(p);
+  a.fn(a.arg);
+  return NULL;
+}
+
+/* Runs fn(arg) on a new plain thread; join it with pthread_join. */
+static inline pthread_t spawn_thread(void (*fn)(void *), void *arg) {
+  weft_test_thr_arg *a = malloc(sizeof *a);
+  ck_assert_ptr_nonnull(a);
+  a->fn = fn;
+  a->arg = arg;
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, weft_test_thr_tramp, a), 0);
+  return th;
+}
 
 static inline int weft_test_run(const char *name, const TTest *const *tests,
                                 int n) {

@@ -12,15 +12,7 @@
 
 #include "weft_test.h"
 
-#define REQUIRE(c)                                                            \
-  do {                                                                        \
-    if (!(c))                                                                 \
-      ck_abort_msg("assertion '%s' failed", #c);                              \
-  } while (0)
 
-static void go_or_die(void (*fn)(void *), void *arg) {
-  ck_assert_int_eq(weft_go(fn, arg), 0);
-}
 
 /* Waits up to ms for the goroutine count to come back to base. */
 static void assert_goroutines_back_to(int base, int ms, const char *what) {
