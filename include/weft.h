@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -403,6 +404,13 @@ WEFT_API int weft_group_go(weft_group *g, int (*fn)(weft_ctx *ctx, void *arg),
 WEFT_API int weft_group_wait(weft_group *g);
 /* Frees g (after wait). */
 WEFT_API void weft_group_free(weft_group *g);
+
+/* ---- diagnostics ------------------------------------------------------- */
+
+/* Go's goroutine dump (what SIGQUIT prints in Go): writes every goroutine
+ * to out, one entry each with its id, name, state, how long it has waited,
+ * where it was started and a backtrace. */
+WEFT_API void weft_dump(FILE *out);
 
 #ifdef __cplusplus
 }
