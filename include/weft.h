@@ -154,7 +154,10 @@ WEFT_API void weft_wg_wait(weft_waitgroup *wg);
  * weft_chan_make returns one reference, weft_chan_ref adds one, and
  * weft_chan_unref drops one, freeing the channel at zero. Closing is
  * separate from freeing. Every party that may still use a channel should
- * hold a reference; using one after its last unref is undefined.
+ * hold a reference; using one after its last unref is undefined. Builds
+ * with WEFT_DEBUG_CHECKS (on by default in CMake Debug builds) catch it:
+ * any call then aborts with "channel ... used after its last
+ * weft_chan_unref in <call> (goroutine N)".
  *
  * A NULL weft_chan * is Go's nil channel: send and receive block forever
  * (or until their deadline), and a select case on it is never ready. */
@@ -171,7 +174,9 @@ WEFT_API weft_chan *weft_chan_ref(weft_chan *c);
 WEFT_API void weft_chan_unref(weft_chan *c);
 
 /* Sends *elem. Returns 0 once the value is in the buffer or, unbuffered,
- * taken by a receiver; -EPIPE if c is closed (Go panics there). */
+ * taken by a receiver; -EPIPE if c is closed, also for a sender blocked
+ * when the close came. Go panics there; weft returns an error instead, so
+ * that a producer can notice a shutdown and stop. */
 WEFT_API int weft_send(weft_chan *c, const void *elem);
 /* Receives into *elem (may be NULL to discard). Returns 1 for a value, or 0
  * once c is closed and drained, with *elem zeroed. */
@@ -181,8 +186,9 @@ WEFT_API int weft_recv(weft_chan *c, void *elem);
 WEFT_API int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline);
 WEFT_API int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline);
 /* Closes c: every blocked receiver gets 0, every blocked sender -EPIPE, and
- * values already buffered are still delivered. Returns 0, -EPIPE if c was
- * already closed, or -EINVAL for NULL. */
+ * values already buffered are still delivered. Returns 0, or -EINVAL for
+ * NULL. Closing a closed channel is a program error, as in Go: it aborts
+ * with "weft: close of closed channel in weft_close (goroutine N)". */
 WEFT_API int weft_close(weft_chan *c);
 /* Values buffered now, and the capacity. 0 for NULL. */
 WEFT_API size_t weft_chan_len(weft_chan *c);
