@@ -46,7 +46,7 @@ static void count_goroutine(weft__p *p, int64_t d) {
 }
 
 static int g_new(weft__p *p, void (*fn)(void *), void *arg,
-                 const weft_go_options *o, weft__g **out) {
+                 const weft_go_options *o, void *pc, weft__g **out) {
   size_t size = weft__stack_round(o ? o->stack_size : 0);
   if (size == 0)
     return -EINVAL;
@@ -54,8 +54,7 @@ static int g_new(weft__p *p, void (*fn)(void *), void *arg,
   int rc = weft__stack_alloc(p ? &p->stacks : NULL, size, &st);
   if (rc)
     return rc;
-  uintptr_t top = (uintptr_t)st.lo + st.size;
-  weft__g *g = (weft__g *)((top - sizeof(weft__g)) & ~(uintptr_t)63);
+  weft__g *g = weft__g_of_stack(st.lo, st.size);
   memset(g, 0, sizeof *g);
   g->fn = fn;
   g->arg = arg;
@@ -65,9 +64,14 @@ static int g_new(weft__p *p, void (*fn)(void *), void *arg,
   if (o && o->name) {
     strncpy(g->name, o->name, sizeof g->name - 1);
   }
+  g->parent_id = p && p->cur ? p->cur->id : 0;
+  g->create_pc = pc;
   g->tsan_fiber = weft__tsan_create();
   weft__ctx_make(&g->ctx, st.lo, (size_t)((char *)g - st.lo), g_entry, g);
   count_goroutine(p, 1);
+  /* Last: the dump sees the record only once it is whole (pairs with the
+   * acquire load in dump.c). A plain store on x86-64. */
+  weft__store_release(&g->magic, WEFT__G_MAGIC);
   *out = g;
   return 0;
 }
@@ -89,13 +93,15 @@ static void enqueue(weft__p *p, weft__g *g) {
   }
 }
 
-int weft_go_opts(void (*fn)(void *), void *arg, const weft_go_options *o) {
+/* pc: the caller of the public entry point, the dump's "created by". */
+static int go_at(void (*fn)(void *), void *arg, const weft_go_options *o,
+                 void *pc) {
   if (fn == NULL)
     return -EINVAL;
   weft__ensure_started();
   weft__p *p = weft__curp();
   weft__g *g;
-  int rc = g_new(p, fn, arg, o, &g);
+  int rc = g_new(p, fn, arg, o, pc, &g);
   if (rc)
     return rc;
   if (p && p->cur) {
@@ -107,17 +113,23 @@ int weft_go_opts(void (*fn)(void *), void *arg, const weft_go_options *o) {
   return 0;
 }
 
+int weft_go_opts(void (*fn)(void *), void *arg, const weft_go_options *o) {
+  return go_at(fn, arg, o, __builtin_return_address(0));
+}
+
 int weft__go_queued(void (*fn)(void *), void *arg) {
   weft__ensure_started();
   weft__p *p = weft__curp();
   weft__g *g;
-  int rc = g_new(p, fn, arg, NULL, &g);
+  int rc = g_new(p, fn, arg, NULL, __builtin_return_address(0), &g);
   if (rc == 0)
     enqueue(p, g);
   return rc;
 }
 
-int weft_go(void (*fn)(void *), void *arg) { return weft_go_opts(fn, arg, NULL); }
+int weft_go(void (*fn)(void *), void *arg) {
+  return go_at(fn, arg, NULL, __builtin_return_address(0));
+}
 
 /* Pending hook of an exit: the stack can be reused once we are off it. */
 static void free_g(weft__p *p, void *arg) {
