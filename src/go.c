@@ -9,6 +9,7 @@
  * hook, after its context is saved, so no thief can resume it early.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "sanitizer.h"
@@ -55,12 +56,16 @@ static int g_new(weft__p *p, void (*fn)(void *), void *arg,
   if (rc)
     return rc;
   weft__g *g = weft__g_of_stack(st.lo, st.size);
-  memset(g, 0, sizeof *g);
+  /* A cached stack still holds its last goroutine's record, which the dump
+   * may be reading (dump.c): hide it first, and leave the two fields the
+   * dump reads unconditionally to atomic stores. */
+  weft__store_relaxed(&g->magic, 0);
+  memset(g, 0, offsetof(weft__g, status));
   g->fn = fn;
   g->arg = arg;
   g->stack = st;
   g->id = new_goid(p);
-  atomic_init(&g->status, WEFT__G_RUNNABLE);
+  weft__store_relaxed(&g->status, WEFT__G_RUNNABLE);
   if (o && o->name) {
     strncpy(g->name, o->name, sizeof g->name - 1);
   }

@@ -49,7 +49,6 @@ typedef struct weft__g {
   uint64_t id;                /* immutable */
   weft__stack stack;          /* immutable; the record lies inside it */
   int saved_errno;            /* errno while switched out; the G itself */
-  _Atomic int status;         /* weft__gstatus; relaxed, diagnostics only */
   _Atomic(const char *) wait_reason; /* the G stores it (relaxed) before it
                                  parks; the dump reads it (relaxed) */
   _Atomic int64_t wait_since; /* weft__coarse_now at the park; likewise */
@@ -57,10 +56,13 @@ typedef struct weft__g {
   /* Diagnostics (dump.c). Immutable once magic is set. */
   uint64_t parent_id;         /* creating goroutine's id; 0: a thread */
   void *create_pc;            /* where weft_go was called */
+  char name[32];              /* immutable */
+  /* Last, outside the memset that clears a reused record (go.c), because
+   * the dump reads them at any time: */
+  _Atomic int status;         /* weft__gstatus; relaxed, diagnostics only */
   _Atomic uint32_t magic;     /* WEFT__G_MAGIC, stored (release) last in
                                  creation; the dump's acquire load pairs,
                                  then reads the immutable fields */
-  char name[32];              /* immutable */
 } weft__g;
 
 #define WEFT__G_MAGIC 0x77656674u /* "weft" */
