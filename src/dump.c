@@ -7,7 +7,7 @@
  * arena and takes a record as a live goroutine when
  *   - its magic (acquire; stored with release last in go.c's g_new) is
  *     WEFT__G_MAGIC, which a never-used slot (zeros) and a record being
- *     initialized (memset first) do not have, and
+ *     rebuilt (g_new clears magic first) do not have, and
  *   - its status (relaxed) is not DEAD, which goexit stores before the
  *     stack goes back to a cache (a cached stack keeps its old record).
  * Spawning pays one extra store for this.

@@ -42,6 +42,7 @@ typedef enum weft__gstatus {
 } weft__gstatus;
 
 typedef struct weft__g {
+  /* First cache line (x86-64): what every spawn and switch touches. */
   weft__ctx ctx;              /* saved registers; whoever switches */
   struct weft__g *schedlink;  /* global queue link; sched.lock */
   void (*fn)(void *);         /* immutable after creation */
@@ -49,20 +50,20 @@ typedef struct weft__g {
   uint64_t id;                /* immutable */
   weft__stack stack;          /* immutable; the record lies inside it */
   int saved_errno;            /* errno while switched out; the G itself */
+  _Atomic int status;         /* weft__gstatus; relaxed, diagnostics only */
+  /* Second line. The dump (dump.c) may read a record at any time, even one
+   * being reused, so go.c sets every field one by one (no memset over
+   * atomics). */
   _Atomic(const char *) wait_reason; /* the G stores it (relaxed) before it
                                  parks; the dump reads it (relaxed) */
   _Atomic int64_t wait_since; /* weft__coarse_now at the park; likewise */
   void *tsan_fiber;           /* TSan fiber; immutable */
-  /* Diagnostics (dump.c). Immutable once magic is set. */
   uint64_t parent_id;         /* creating goroutine's id; 0: a thread */
-  void *create_pc;            /* where weft_go was called */
-  char name[32];              /* immutable */
-  /* Last, outside the memset that clears a reused record (go.c), because
-   * the dump reads them at any time: */
-  _Atomic int status;         /* weft__gstatus; relaxed, diagnostics only */
+  void *create_pc;            /* where weft_go was called; immutable */
   _Atomic uint32_t magic;     /* WEFT__G_MAGIC, stored (release) last in
                                  creation; the dump's acquire load pairs,
                                  then reads the immutable fields */
+  char name[32];              /* immutable; NUL-terminated */
 } weft__g;
 
 #define WEFT__G_MAGIC 0x77656674u /* "weft" */
