@@ -4,6 +4,10 @@
  * aligned; the usable stack is everything below it. Creating one therefore
  * costs one stack allocation (usually a hit in the P's cache) and no malloc.
  *
+ * For the goroutine dump (dump.c) the record also keeps who created it
+ * (parent id, and the return address of weft_go/weft_go_opts) and is
+ * published by its magic, stored last with release; see runtime.h.
+ *
  * weft_go from a goroutine is work-first: the child runs at once and the
  * parent waits in runnext (see weft.h). The parent is queued by the pending
  * hook, after its context is saved, so no thief can resume it early.

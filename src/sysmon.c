@@ -26,7 +26,7 @@
 #define MIN_INTERVAL WEFT_MS
 #define MAX_INTERVAL (20 * WEFT_MS)
 
-/* Its own line: every park reads it, only sysmon writes it. */
+/* Line-aligned: every park reads it, only sysmon writes it. */
 _Alignas(64) _Atomic int64_t weft__coarse_now;
 
 static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {

@@ -40,19 +40,20 @@ static char *entry_named(const char *dump, const char *name) {
   return strndup(start, n);
 }
 
-/* Whether a dump now shows a goroutine parked in a channel receive. */
-static bool some_recv_parked(void) {
-  char *d = dump_string();
-  bool yes = strstr(d, "[chan receive]") != NULL;
-  free(d);
-  return yes;
-}
-
 static int count_entries(const char *dump) {
   int n = 0;
   for (const char *p = dump; (p = strstr(p, "\ngoroutine ")) != NULL; p++)
     n++;
   return n;
+}
+
+/* Whether a dump now shows one goroutine, parked in a channel receive (and
+ * so none that is still on its way out). */
+static bool only_recv_parked(void) {
+  char *d = dump_string();
+  bool yes = count_entries(d) == 1 && strstr(d, "[chan receive]") != NULL;
+  free(d);
+  return yes;
 }
 
 /* ---- one goroutine parked in each kind of wait ------------------------- */
@@ -175,7 +176,7 @@ static void setup_parkers(void) {
 
 static bool all_parked(void) {
   char *d = dump_string();
-  bool ok = true;
+  bool ok = count_entries(d) == NPARKERS; /* the spawner is gone */
   for (int i = 0; ok && i < NPARKERS; i++) {
     char *e = entry_named(d, parkers[i].name);
     ok = e && strstr(e, parkers[i].state) != NULL;
@@ -192,8 +193,7 @@ START_TEST(test_dump_states_and_frames) {
   int64_t t0 = weft_test_clock();
   WEFT_ASSERT_NO_FAILURES();
   char *d = dump_string();
-  /* Everything is parked: the dump is exact, one entry per goroutine (the
-   * spawner has returned). */
+  /* Everything is parked: the dump is exact, one entry per goroutine. */
   ck_assert_int_eq(count_entries(d), NPARKERS);
   ck_assert_int_eq(weft_num_goroutines(), NPARKERS);
   char created[64];
@@ -304,7 +304,7 @@ static void leak_child(bool enable) {
   weft_wg_add(&g_done_wg, 1);
   weft_go(finished_worker, NULL);
   weft_wg_wait(&g_done_wg);
-  while (!some_recv_parked())
+  while (!only_recv_parked())
     weft_test_os_sleep_ms(1);
   exit(0); /* runs the atexit report */
 }
@@ -339,7 +339,7 @@ static void sigquit_child(void) {
   g_unbuf = weft_chan_make(sizeof(int), 0);
   weft_go_options o = {0, "quitter"};
   weft_go_opts(leaky_worker, NULL, &o);
-  while (!some_recv_parked())
+  while (!only_recv_parked())
     weft_test_os_sleep_ms(1);
   kill(getpid(), SIGQUIT);
   for (;;)
