@@ -415,7 +415,35 @@ WEFT_API void weft_group_free(weft_group *g);
 
 /* Go's goroutine dump (what SIGQUIT prints in Go): writes every goroutine
  * to out, one entry each with its id, name, state, how long it has waited,
- * where it was started and a backtrace. */
+ * where it was started and a backtrace, in Go's format:
+ *
+ *   goroutine 7 "worker" [chan receive, 3 minutes]:
+ *   weft_recv+0x2c
+ *   	/usr/lib/libweft.so.0 +0x6a2c
+ *   worker+0x1d
+ *   	/home/me/prog +0x1a3d
+ *   created by main+0x41 in goroutine 1
+ *   	/home/me/prog +0x1b02
+ *
+ * Each entry starts with a blank line; the caller's goroutine comes first,
+ * then the others by id. States: running, runnable, or what a goroutine
+ * waits for (chan receive, chan send, select, sync.Mutex.Lock, sleep, ...,
+ * with the wait's length once it reaches a second). A goroutine running on
+ * another thread is shown without a stack. Frames are found by frame
+ * pointers (build your code with -fno-omit-frame-pointer to see its
+ * frames); the second line of a frame is the module and the offset that
+ * addr2line takes. When every goroutine is blocked the dump is exact;
+ * otherwise it is a snapshot taken while the others run, as in Go. Safe to
+ * call from any goroutine or thread, but not from a signal handler.
+ *
+ * Two opt-in uses, read from the environment when the runtime starts
+ * (set to anything but "" or "0"):
+ * - WEFT_DUMP_ON_SIGQUIT: SIGQUIT (Ctrl-\) prints "SIGQUIT: quit" and the
+ *   dump to stderr, then exits with status 2, as Go does. weft then owns
+ *   SIGQUIT's disposition.
+ * - WEFT_LEAKS: at exit, the goroutines still alive (but the one calling
+ *   exit) are dumped to stderr under "weft: N goroutines still alive at
+ *   exit (leaks?):". The exit status is unchanged. */
 WEFT_API void weft_dump(FILE *out);
 
 #ifdef __cplusplus
