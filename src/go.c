@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "race.h"
 #include "sanitizer.h"
 #include "runtime.h"
 
@@ -51,19 +52,22 @@ static int g_new(weft__p *p, void (*fn)(void *), void *arg,
   if (size == 0)
     return -EINVAL;
   weft__stack st;
+  weft__race_ignore_begin(); /* runtime memory: unseen (race.h) */
   int rc = weft__stack_alloc(p ? &p->stacks : NULL, size, &st);
+  weft__race_ignore_end();
   if (rc)
     return rc;
+  weft__race_stack_fresh(st.lo, st.size);
   uintptr_t top = (uintptr_t)st.lo + st.size;
   weft__g *g = (weft__g *)((top - sizeof(weft__g)) & ~(uintptr_t)63);
-  memset(g, 0, sizeof *g);
+  weft__rt_memset0(g, sizeof *g);
   g->fn = fn;
   g->arg = arg;
   g->stack = st;
   g->id = new_goid(p);
   atomic_init(&g->status, WEFT__G_RUNNABLE);
   if (o && o->name) {
-    strncpy(g->name, o->name, sizeof g->name - 1);
+    weft__rt_memcpy(g->name, o->name, strnlen(o->name, sizeof g->name - 1));
   }
   g->tsan_fiber = weft__tsan_create();
   weft__ctx_make(&g->ctx, st.lo, (size_t)((char *)g - st.lo), g_entry, g);
@@ -124,7 +128,9 @@ static void free_g(weft__p *p, void *arg) {
   weft__g *g = arg;
   weft__stack st = g->stack; /* the record dies with the stack */
   weft__tsan_destroy(g->tsan_fiber);
+  weft__race_ignore_begin();
   weft__stack_free(&p->stacks, &st);
+  weft__race_ignore_end();
 }
 
 static _Noreturn void goexit(weft__g *g) {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "race.h"
 
 #define STACK_CASES 8
 
@@ -116,7 +117,10 @@ static uint32_t park(sel *s, weft__waiter *owner, int64_t deadline) {
                                                  : &cs->chan->recvq,
                        &s->ws[i]);
   }
+  weft__race_park(owner);
   uint32_t st = weft__wait(owner, unlock_all, s, deadline, "select");
+  if (st != WEFT__TIMEDOUT)
+    weft__race_unpark(owner);
   lock_all(s);
   for (int i = 0; i < s->n; i++) {
     weft_case *cs = &s->cs[i];
@@ -149,6 +153,8 @@ static int run(sel *s, int64_t deadline) {
     return -ETIMEDOUT;
   weft__waiter *fired = owner.fired;
   bool send = s->cs[fired->index].dir == WEFT_CASE_SEND;
+  if (!send && !fired->success) /* woken by close */
+    weft__race_acquire(&s->cs[fired->index].chan->closed);
   return finish(s->cs, fired->index, weft__chan_waited_rc(fired, send));
 }
 
@@ -176,6 +182,15 @@ int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
   }
   int rc = run(&s, deadline);
   free(heap);
+  if (rc >= 0) { /* as chan.c: each party reports its own side */
+    weft_chan *c = cs[rc].chan;
+    if (cs[rc].dir == WEFT_CASE_SEND) {
+      weft__race_read(&c->closed, 1);
+      weft__race_read(cs[rc].elem, c->elem_size);
+    } else {
+      weft__race_write(cs[rc].elem, c->elem_size);
+    }
+  }
   return rc;
 }
 
