@@ -180,17 +180,18 @@ int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
     s.locks = (weft_chan **)(s.ws + n);
     s.poll = (int *)(s.locks + n);
   }
+  /* As chan.c, each party reports its own side: every value to send is
+   * read on entry (Go evaluates them all then), the chosen receive's is
+   * written once it completed. */
+  for (int i = 0; i < n; i++)
+    if (cs[i].dir == WEFT_CASE_SEND && cs[i].chan)
+      weft__race_read(cs[i].elem, cs[i].chan->elem_size);
   int rc = run(&s, deadline);
   free(heap);
-  if (rc >= 0) { /* as chan.c: each party reports its own side */
-    weft_chan *c = cs[rc].chan;
-    if (cs[rc].dir == WEFT_CASE_SEND) {
-      weft__race_read(&c->closed, 1);
-      weft__race_read(cs[rc].elem, c->elem_size);
-    } else {
-      weft__race_write(cs[rc].elem, c->elem_size);
-    }
-  }
+  if (rc >= 0 && cs[rc].dir == WEFT_CASE_SEND)
+    weft__race_read(&cs[rc].chan->closed, 1); /* Go's send/close race */
+  else if (rc >= 0)
+    weft__race_write(cs[rc].elem, cs[rc].chan->elem_size);
   return rc;
 }
 
