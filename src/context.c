@@ -330,8 +330,10 @@ static void afterfunc_unref(weft_ctx_afterfunc *af) {
 static void run_afterfunc(void *arg) {
   weft_ctx_afterfunc *af = arg;
   int expected = AF_PENDING;
-  if (weft__cas_acqrel(&af->state, &expected, AF_STARTED))
+  if (weft__cas_acqrel(&af->state, &expected, AF_STARTED)) {
+    weft__race_acquire(af); /* weft_ctx_after_func happened before */
     af->fn(af->arg);
+  }
   afterfunc_unref(af);
 }
 
@@ -345,6 +347,7 @@ weft_ctx_afterfunc *weft_ctx_after_func(weft_ctx *c, void (*fn)(void *),
   af->fn = fn;
   af->arg = arg;
   atomic_init(&af->refs, 2);
+  weft__race_release(af); /* acquired by run_afterfunc */
   weft_ctx *k = c->canceler;
   if (k == NULL) { /* never done: fn never runs */
     atomic_init(&af->refs, 1);

@@ -70,6 +70,7 @@ static int g_new(weft__p *p, void (*fn)(void *), void *arg,
     weft__rt_memcpy(g->name, o->name, strnlen(o->name, sizeof g->name - 1));
   }
   g->tsan_fiber = weft__tsan_create();
+  weft__race_fiber_name(g->tsan_fiber, g->id, g->name);
   weft__ctx_make(&g->ctx, st.lo, (size_t)((char *)g - st.lo), g_entry, g);
   count_goroutine(p, 1);
   *out = g;

@@ -3,6 +3,8 @@
 #include "race.h"
 
 #if defined(WEFT_RACE) && WEFT_RACE
+#include <errno.h>
+#include <stdio.h>
 #include <sys/mman.h>
 
 #include "runtime.h"
@@ -69,7 +71,21 @@ void weft__race_stack_fresh(void *lo, size_t size) {
   weft__race_ignore_end();
 }
 
-void weft__race_g0_init(void) { weft__race_ignore_begin(); }
+void weft__race_g0_init(void) {
+  weft__race_ignore_begin();
+  AnnotateBenignRaceSized(__FILE__, __LINE__, &errno, sizeof errno,
+                          "errno: weft keeps it per goroutine");
+}
+
+void weft__race_fiber_name(void *fiber, unsigned long long id,
+                           const char *name) {
+  char buf[64];
+  if (name == NULL || name[0] == '\0') {
+    snprintf(buf, sizeof buf, "goroutine %llu", id);
+    name = buf;
+  }
+  __tsan_set_fiber_name(fiber, name); /* TSan keeps a copy */
+}
 #else
 typedef int weft__race_unused; /* ISO C wants something in every file */
 #endif

@@ -65,6 +65,8 @@ void AnnotateIgnoreReadsBegin(const char *file, int line);
 void AnnotateIgnoreReadsEnd(const char *file, int line);
 void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
+void AnnotateBenignRaceSized(const char *file, int line, const void *mem,
+                             unsigned long size, const char *desc);
 
 static inline void weft__race_acquire(const void *a) {
   __tsan_acquire((void *)a);
@@ -169,8 +171,13 @@ void *weft__race_timers_begin(void);
 void weft__race_timers_end(void *tok);
 /* Fresh shadow for a goroutine stack that may have been used before. */
 void weft__race_stack_fresh(void *lo, size_t size);
-/* On a P's thread: its g0 runs only the runtime, so TSan ignores it. */
+/* On a P's thread: its g0 runs only the runtime, so TSan ignores it; and
+ * the thread's errno, which weft saves and restores per goroutine, is no
+ * race between the goroutines that take turns on it. */
 void weft__race_g0_init(void);
+/* Reports then say "Thread T5 'goroutine 12'" (or the goroutine's name). */
+void weft__race_fiber_name(void *fiber, unsigned long long id,
+                           const char *name);
 #else
 #define weft__race_notify_for(w, a) ((void)(w), (void)(a))
 #define weft__race_sync_with(w, a) ((void)(w), (void)(a))
@@ -180,6 +187,7 @@ void weft__race_g0_init(void);
 #define weft__race_timers_end(t) ((void)(t))
 #define weft__race_stack_fresh(lo, n) ((void)(lo), (void)(n))
 #define weft__race_g0_init() ((void)0)
+#define weft__race_fiber_name(f, id, name) ((void)(f), (void)(id), (void)(name))
 #endif
 
 #endif

@@ -188,9 +188,7 @@ int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
       weft__race_read(cs[i].elem, cs[i].chan->elem_size);
   int rc = run(&s, deadline);
   free(heap);
-  if (rc >= 0 && cs[rc].dir == WEFT_CASE_SEND)
-    weft__race_read(&cs[rc].chan->closed, 1); /* Go's send/close race */
-  else if (rc >= 0)
+  if (rc >= 0 && cs[rc].dir == WEFT_CASE_RECV)
     weft__race_write(cs[rc].elem, cs[rc].chan->elem_size);
   return rc;
 }
