@@ -15,6 +15,10 @@
  * waker touches only the claimed waiter, never c: the woken party may drop
  * its last reference and free c at once.
  *
+ * Race builds (race.h): each completed operation gives TSan Go's edges
+ * (race_handoff, weft__race_notify on the slot, &closed for close), and
+ * values are copied unseen by TSan.
+ *
  * Memory ordering: c->lock orders everything. closed and qcount are atomics
  * only so that weft_chan_len and later lock-free fast paths may read them.
  */

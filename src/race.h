@@ -24,7 +24,8 @@
  *   Cond signal/broadcast -> woken Wait    cond.c, the Cond (and the mutex)
  *   weft_sema release -> acquire           semaphore.c, the semaphore
  *   context cancel -> Done, Err            context.c: closes done (above);
- *                                          the context for weft_ctx_err
+ *                                          &err for weft_ctx_err
+ *   weft_ctx_after_func -> its fn          context.c, the AfterFunc record
  *   timer start -> its fire -> receive     time.c, the timer; then the
  *                                          channel's edge (run as the P's g0,
  *                                          as Go runs timers in a per-P ctx)
@@ -44,6 +45,12 @@
  * runtime allocates (channels, timers, stacks) is allocated and freed with
  * TSan ignoring it (weft__rt_*), and a reused goroutine stack gets fresh
  * shadow, so no report ever names runtime memory.
+ *
+ * P threads' g0 contexts run only the runtime: TSan ignores their memory
+ * accesses for good. A P thread's errno is shared by the goroutines that
+ * take turns on it (weft saves it per goroutine), so it is declared benign.
+ * A send on a closed channel is weft's -EPIPE, not Go's panic, so unlike
+ * Go, send and close are no race by themselves (nor an edge).
  *
  * Outside race builds every hook here compiles to nothing (or to the plain
  * libc call).
