@@ -187,7 +187,7 @@ bool weft__past(int64_t deadline) {
 }
 
 /* One send or receive: try, else give up at a past deadline, else park. */
-static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
+int weft__chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
   if (c == NULL)
     return weft__block_until(deadline, send ? "chan send (nil chan)"
                                             : "chan receive (nil chan)");
@@ -211,11 +211,17 @@ static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
 }
 
 int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
-  return chan_op(c, (void *)elem, deadline, true);
+  weft__sched_point();
+  int rc = weft__chan_op(c, (void *)elem, deadline, true);
+  weft__sched_point();
+  return rc;
 }
 
 int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline) {
-  return chan_op(c, elem, deadline, false);
+  weft__sched_point();
+  int rc = weft__chan_op(c, elem, deadline, false);
+  weft__sched_point();
+  return rc;
 }
 
 int weft_send(weft_chan *c, const void *elem) {
@@ -227,6 +233,13 @@ int weft_recv(weft_chan *c, void *elem) {
 }
 
 int weft_close(weft_chan *c) {
+  weft__sched_point();
+  int rc = weft__chan_close(c);
+  weft__sched_point();
+  return rc;
+}
+
+int weft__chan_close(weft_chan *c) {
   if (c == NULL)
     return -EINVAL;
   weft__spin_lock(&c->lock);

@@ -18,6 +18,7 @@
  * Like a pthread mutex, a weft_mutex must not be freed while another party
  * may still be inside weft_mutex_unlock on it.
  */
+#include "detsched.h"
 #include "runq.h"
 #include "runtime.h"
 #include "sema.h"
@@ -101,7 +102,7 @@ static void lock_slow(mutex_impl *m) {
     if (wait_start == 0)
       wait_start = weft_now();
     weft__sema_acquire(&m->sema, lifo, WEFT_FOREVER, "sync.Mutex.Lock");
-    starving = starving || weft_now() - wait_start > STARVATION_NS;
+    starving = starving || weft__waited_long(wait_start, STARVATION_NS);
     old = weft__load_relaxed(&m->state);
     if (old & STARVING) {
       /* Ownership was handed to us; we are still counted as a waiter. */
@@ -120,18 +121,20 @@ static void lock_slow(mutex_impl *m) {
 
 void weft_mutex_lock(weft_mutex *mp) {
   mutex_impl *m = (mutex_impl *)mp;
+  weft__sched_point();
   int32_t unlocked = 0;
-  if (weft__likely(cas(m, &unlocked, LOCKED)))
-    return;
-  lock_slow(m);
+  if (!weft__likely(cas(m, &unlocked, LOCKED)))
+    lock_slow(m);
+  weft__sched_point();
 }
 
 int weft_mutex_trylock(weft_mutex *mp) {
   mutex_impl *m = (mutex_impl *)mp;
+  weft__sched_point();
   int32_t old = weft__load_relaxed(&m->state);
-  if (old & (LOCKED | STARVING))
-    return 0;
-  return cas(m, &old, old | LOCKED) ? 1 : 0;
+  int rc = !(old & (LOCKED | STARVING)) && cas(m, &old, old | LOCKED);
+  weft__sched_point();
+  return rc;
 }
 
 static void unlock_slow(mutex_impl *m, int32_t new) {
@@ -157,7 +160,9 @@ static void unlock_slow(mutex_impl *m, int32_t new) {
 
 void weft_mutex_unlock(weft_mutex *mp) {
   mutex_impl *m = (mutex_impl *)mp;
+  weft__sched_point();
   int32_t new = weft__add_acqrel(&m->state, -LOCKED) - LOCKED;
   if (new != 0)
     unlock_slow(m, new);
+  weft__sched_point(); /* touches nothing of *m, which may be freed now */
 }

@@ -8,6 +8,7 @@
  * reader that queued meanwhile. Writers exclude each other with w.
  * All counters are changed with acq_rel RMWs.
  */
+#include "detsched.h"
 #include "runtime.h"
 #include "sema.h"
 
@@ -28,22 +29,25 @@ _Static_assert(_Alignof(rwmutex_impl) <= _Alignof(weft_rwmutex),
 
 void weft_rwmutex_rlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__sched_point();
   if (weft__add_acqrel(&rw->readers, 1) + 1 < 0) /* a writer is pending */
     weft__sema_acquire(&rw->reader_sem, false, WEFT_FOREVER,
                        "sync.RWMutex.RLock");
+  weft__sched_point();
 }
 
 int weft_rwmutex_tryrlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__sched_point();
   int32_t c = weft__load_relaxed(&rw->readers);
-  while (c >= 0)
-    if (weft__cas_acqrel(&rw->readers, &c, c + 1))
-      return 1;
-  return 0;
+  int rc = 0;
+  while (c >= 0 && !rc)
+    rc = weft__cas_acqrel(&rw->readers, &c, c + 1);
+  weft__sched_point();
+  return rc;
 }
 
-void weft_rwmutex_runlock(weft_rwmutex *p) {
-  rwmutex_impl *rw = (rwmutex_impl *)p;
+static void runlock(rwmutex_impl *rw) {
   int32_t r = weft__add_acqrel(&rw->readers, -1) - 1;
   if (r >= 0)
     return;
@@ -55,13 +59,21 @@ void weft_rwmutex_runlock(weft_rwmutex *p) {
     weft__sema_release(&rw->writer_sem, false);
 }
 
+void weft_rwmutex_runlock(weft_rwmutex *p) {
+  rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__sched_point();
+  runlock(rw);
+  weft__sched_point();
+}
+
 void weft_rwmutex_lock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
-  weft_mutex_lock(&rw->w);
+  weft_mutex_lock(&rw->w); /* its points are this call's */
   int32_t r = weft__add_acqrel(&rw->readers, -MAX_READERS);
   if (r != 0 && weft__add_acqrel(&rw->reader_wait, r) + r != 0)
     weft__sema_acquire(&rw->writer_sem, false, WEFT_FOREVER,
                        "sync.RWMutex.Lock");
+  weft__sched_point();
 }
 
 int weft_rwmutex_trylock(weft_rwmutex *p) {
@@ -78,6 +90,7 @@ int weft_rwmutex_trylock(weft_rwmutex *p) {
 
 void weft_rwmutex_unlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__sched_point();
   int32_t r = weft__add_acqrel(&rw->readers, MAX_READERS) + MAX_READERS;
   if (r >= MAX_READERS)
     weft__fatal("sync: Unlock of unlocked RWMutex in weft_rwmutex_unlock "
