@@ -16,7 +16,7 @@
  *   the public channel, select, sync, context, timer and go calls) the
  *   running goroutine yields with probability 1/2.
  * - The mutex's starvation switch is a coin instead of a 1 ms clock test,
- *   and the P's generator (select's case order) is seeded from the seed.
+ *   and select's case order comes from the mode's generator too.
  *
  * What replays: given the same seed, program and inputs, goroutines that
  * interact only with each other run in the same order. Three things come
@@ -80,9 +80,7 @@ uint64_t weft__det_seed(void) {
   return weft__det_enabled() ? det_seed : 0;
 }
 
-uint64_t weft__det_p_rand(int id) {
-  return mix(det_seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(id + 1))) | 1;
-}
+uint64_t weft__det_rand(void) { return draw(); }
 
 bool weft__det_coin(uint32_t one_in) { return below(one_in) == 0; }
 

@@ -46,8 +46,10 @@ WEFT_INTERNAL void weft__det_start(uint64_t seed);
 WEFT_INTERNAL uint64_t weft__det_env_seed(void);
 /* The seed in use, 0 in the normal mode. */
 WEFT_INTERNAL uint64_t weft__det_seed(void);
-/* A P's initial select/steal generator state, derived from the seed. */
-WEFT_INTERNAL uint64_t weft__det_p_rand(int id);
+/* A draw of the mode's generator, for weft__fastrand (select's order): the
+ * P's own generator also serves stealing, which draws as often as the clock
+ * lets an idle P spin. */
+WEFT_INTERNAL uint64_t weft__det_rand(void);
 /* local_pick in the mode: a uniformly random runnable G (runnext, the
  * ring, the global queue), or NULL. Owner of p only. */
 WEFT_INTERNAL struct weft__g *weft__det_pick(struct weft__p *p);

@@ -90,8 +90,7 @@ static weft__p *p_new(int id) {
     weft__fatal("out of memory starting the runtime");
   memset(p, 0, sizeof *p);
   p->id = id;
-  p->rand = weft__det_seed() ? weft__det_p_rand(id)
-                             : 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1);
+  p->rand = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1);
   weft__timers_init(&p->timers);
   return p;
 }

@@ -338,8 +338,8 @@ static uint64_t fastrand(weft__p *p) {
 uint64_t weft__fastrand(void) {
   static __thread uint64_t thread_state;
   weft__p *p = weft__curp();
-  if (p)
-    return fastrand(p);
+  if (p) /* the mode's draws must not depend on how long the P spun */
+    return weft__det_enabled() ? weft__det_rand() : fastrand(p);
   uint64_t x = thread_state;
   if (x == 0) /* seed from the thread's address and the clock */
     x = ((uint64_t)(uintptr_t)&thread_state ^ (uint64_t)weft_now()) | 1;
