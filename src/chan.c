@@ -186,8 +186,11 @@ bool weft__past(int64_t deadline) {
   return deadline != WEFT_FOREVER && deadline <= weft_now();
 }
 
-/* One send or receive: try, else give up at a past deadline, else park. */
-int weft__chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
+/* One send or receive: try, else give up at a past deadline, else park.
+ * Inlined into its two callers, each specialized by its constant send (gcc
+ * stops doing so by itself once the callers have synchronization points). */
+static inline __attribute__((always_inline)) int
+chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
   if (c == NULL)
     return weft__block_until(deadline, send ? "chan send (nil chan)"
                                             : "chan receive (nil chan)");
@@ -210,16 +213,31 @@ int weft__chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
   return weft__chan_waited_rc(&w, send);
 }
 
+/* chan_op with a past deadline, apart so that chan_op stays inlined into
+ * the two public calls alone. */
+int weft__chan_poll(weft_chan *c, void *elem, bool send) {
+  if (c == NULL)
+    return -ETIMEDOUT;
+  int rc;
+  weft__waiter *wake;
+  weft__spin_lock(&c->lock);
+  if (send ? weft__chan_try_send(c, elem, &rc, &wake)
+           : weft__chan_try_recv(c, elem, &rc, &wake))
+    return unlock_and_wake(c, wake, rc);
+  weft__spin_unlock(&c->lock);
+  return -ETIMEDOUT;
+}
+
 int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
   weft__sched_point();
-  int rc = weft__chan_op(c, (void *)elem, deadline, true);
+  int rc = chan_op(c, (void *)elem, deadline, true);
   weft__sched_point();
   return rc;
 }
 
 int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline) {
   weft__sched_point();
-  int rc = weft__chan_op(c, elem, deadline, false);
+  int rc = chan_op(c, elem, deadline, false);
   weft__sched_point();
   return rc;
 }

@@ -10,7 +10,7 @@
  * Call it only where the caller holds none of weft's internal locks: a
  * goroutine that yields with a spinlock held would spin forever against the
  * one P. Internal code that runs a public operation under a lock uses the
- * point-free internal form instead (weft__chan_op, weft__chan_close).
+ * point-free internal form instead (weft__chan_poll, weft__chan_close).
  */
 #ifndef WEFT_DETSCHED_H
 #define WEFT_DETSCHED_H

@@ -66,7 +66,7 @@ static void spin(void) {
     weft__cpu_relax();
 }
 
-static void lock_slow(mutex_impl *m) {
+static WEFT_NOINLINE void lock_slow(mutex_impl *m) {
   int64_t wait_start = 0;
   bool starving = false, awoke = false;
   int iter = 0;
@@ -119,13 +119,29 @@ static void lock_slow(mutex_impl *m) {
   }
 }
 
+static inline void mutex_lock(mutex_impl *m) {
+  int32_t unlocked = 0;
+  if (weft__likely(cas(m, &unlocked, LOCKED)))
+    return;
+  lock_slow(m);
+}
+
+/* Lock and unlock between synchronization points (detsched.h), apart from
+ * the public calls so that their fast paths stay a flag test, one atomic
+ * and a tail call, without a stack frame. */
+static WEFT_NOINLINE void lock_det(mutex_impl *m) {
+  weft__det_point_slow();
+  mutex_lock(m);
+  weft__det_point_slow();
+}
+
 void weft_mutex_lock(weft_mutex *mp) {
   mutex_impl *m = (mutex_impl *)mp;
-  weft__sched_point();
-  int32_t unlocked = 0;
-  if (!weft__likely(cas(m, &unlocked, LOCKED)))
-    lock_slow(m);
-  weft__sched_point();
+  if (weft__det_enabled()) {
+    lock_det(m);
+    return;
+  }
+  mutex_lock(m);
 }
 
 int weft_mutex_trylock(weft_mutex *mp) {
@@ -137,7 +153,7 @@ int weft_mutex_trylock(weft_mutex *mp) {
   return rc;
 }
 
-static void unlock_slow(mutex_impl *m, int32_t new) {
+static WEFT_NOINLINE void unlock_slow(mutex_impl *m, int32_t new) {
   if (!((new + LOCKED) & LOCKED))
     weft__fatal("sync: unlock of unlocked mutex in weft_mutex_unlock "
                 "(goroutine %llu)", (unsigned long long)weft_goid());
@@ -158,11 +174,23 @@ static void unlock_slow(mutex_impl *m, int32_t new) {
   }
 }
 
-void weft_mutex_unlock(weft_mutex *mp) {
-  mutex_impl *m = (mutex_impl *)mp;
-  weft__sched_point();
+static inline void mutex_unlock(mutex_impl *m) {
   int32_t new = weft__add_acqrel(&m->state, -LOCKED) - LOCKED;
   if (new != 0)
     unlock_slow(m, new);
-  weft__sched_point(); /* touches nothing of *m, which may be freed now */
+}
+
+static WEFT_NOINLINE void unlock_det(mutex_impl *m) {
+  weft__det_point_slow();
+  mutex_unlock(m);
+  weft__det_point_slow(); /* touches nothing of *m, which may be freed now */
+}
+
+void weft_mutex_unlock(weft_mutex *mp) {
+  mutex_impl *m = (mutex_impl *)mp;
+  if (weft__det_enabled()) { /* see lock_det */
+    unlock_det(m);
+    return;
+  }
+  mutex_unlock(m);
 }

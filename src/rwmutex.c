@@ -27,13 +27,27 @@ _Static_assert(sizeof(rwmutex_impl) <= sizeof(weft_rwmutex),
 _Static_assert(_Alignof(rwmutex_impl) <= _Alignof(weft_rwmutex),
                "weft_rwmutex under-aligned");
 
-void weft_rwmutex_rlock(weft_rwmutex *p) {
-  rwmutex_impl *rw = (rwmutex_impl *)p;
-  weft__sched_point();
+static inline void rlock(rwmutex_impl *rw) {
   if (weft__add_acqrel(&rw->readers, 1) + 1 < 0) /* a writer is pending */
     weft__sema_acquire(&rw->reader_sem, false, WEFT_FOREVER,
                        "sync.RWMutex.RLock");
-  weft__sched_point();
+}
+
+/* RLock between synchronization points (detsched.h), apart so that the
+ * public fast path stays an atomic add and a tail call, without a frame. */
+static WEFT_NOINLINE void rlock_det(rwmutex_impl *rw) {
+  weft__det_point_slow();
+  rlock(rw);
+  weft__det_point_slow();
+}
+
+void weft_rwmutex_rlock(weft_rwmutex *p) {
+  rwmutex_impl *rw = (rwmutex_impl *)p;
+  if (weft__det_enabled()) {
+    rlock_det(rw);
+    return;
+  }
+  rlock(rw);
 }
 
 int weft_rwmutex_tryrlock(weft_rwmutex *p) {
@@ -47,7 +61,7 @@ int weft_rwmutex_tryrlock(weft_rwmutex *p) {
   return rc;
 }
 
-static void runlock(rwmutex_impl *rw) {
+static inline void runlock(rwmutex_impl *rw) {
   int32_t r = weft__add_acqrel(&rw->readers, -1) - 1;
   if (r >= 0)
     return;
@@ -59,11 +73,19 @@ static void runlock(rwmutex_impl *rw) {
     weft__sema_release(&rw->writer_sem, false);
 }
 
+static WEFT_NOINLINE void runlock_det(rwmutex_impl *rw) { /* see rlock_det */
+  weft__det_point_slow();
+  runlock(rw);
+  weft__det_point_slow();
+}
+
 void weft_rwmutex_runlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
-  weft__sched_point();
+  if (weft__det_enabled()) {
+    runlock_det(rw);
+    return;
+  }
   runlock(rw);
-  weft__sched_point();
 }
 
 void weft_rwmutex_lock(weft_rwmutex *p) {

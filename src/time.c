@@ -60,7 +60,7 @@ static bool fire(weft__timer *ht) {
   weft_timer *t = (weft_timer *)ht;
   int64_t now = weft_now();
   /* non-blocking: a full channel drops it */
-  weft__chan_op(t->c, &now, 0, true);
+  weft__chan_poll(t->c, &now, true);
   if (t->once) {
     weft_chan_unref(t->c);
     free(t);
@@ -126,7 +126,7 @@ weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
 static int disarm(weft_timer *t) {
   int stopped = weft__timer_del(&t->t);
   int64_t stale;
-  if (weft__chan_op(t->c, &stale, 0, false) == 1) /* t->lock held */
+  if (weft__chan_poll(t->c, &stale, false) == 1) /* t->lock held */
     stopped = 1;
   return stopped;
 }
