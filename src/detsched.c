@@ -82,7 +82,13 @@ uint64_t weft__det_seed(void) {
 
 uint64_t weft__det_rand(void) { return draw(); }
 
-bool weft__det_coin(uint32_t one_in) { return below(one_in) == 0; }
+bool weft__det_coin(uint32_t one_in) {
+  /* A plain thread (a mutex's waiter, say) is outside the replay, and must
+   * not draw from the P's generator: it uses its own. */
+  if (weft__curp() == NULL)
+    return weft__fastrand() % one_in == 0;
+  return below(one_in) == 0;
+}
 
 bool weft__det_parent_first(void) { return below(2) == 0; }
 

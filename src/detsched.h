@@ -56,7 +56,8 @@ WEFT_INTERNAL struct weft__g *weft__det_pick(struct weft__p *p);
 /* weft_go in the mode: whether the parent keeps running (the child is only
  * queued) instead of the usual work-first switch to the child. */
 WEFT_INTERNAL bool weft__det_parent_first(void);
-/* True once in one_in draws of the mode's generator. */
+/* True once in one_in draws of the mode's generator (on a plain thread, of
+ * the thread's own). */
 WEFT_INTERNAL bool weft__det_coin(uint32_t one_in);
 
 /* The mutex's starvation test: whether a waiter waited over limit ns since
