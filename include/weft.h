@@ -91,7 +91,7 @@ WEFT_API int weft_init(const weft_config *cfg);
  * which randomizes its scheduler). Turned on by weft_config.sched_seed or
  * the environment: WEFT_SCHED_SEED=N (a nonzero decimal seed) or
  * WEFT_SCHED_SEED=random (a seed from the clock, printed to stderr at
- * start-up). 0 or unset: the normal scheduler.
+ * start-up). 0, unset or invalid (with a warning): the normal scheduler.
  * - The runtime runs one P, whatever procs or WEFT_PROCS say (weft_procs
  *   reports 1): one OS thread runs every goroutine.
  * - Every choice of the next goroutine is drawn from one generator seeded
@@ -121,7 +121,8 @@ WEFT_API uint64_t weft_sched_seed(void);
  * the number of Ps and returns the previous value; after it starts, n equal
  * to the current value returns it and any other n returns -EBUSY (Ps are
  * fixed for the life of the process). The default is the CPU count, or the
- * environment variable WEFT_PROCS. */
+ * environment variable WEFT_PROCS; the deterministic schedule mode (above)
+ * always runs 1. */
 WEFT_API int weft_procs(int n);
 
 /* ---- goroutines -------------------------------------------------------- */
