@@ -88,17 +88,50 @@ WEFT_API int64_t weft_now(void);
 typedef struct weft_config {
   int procs;         /* number of Ps; 0 = $WEFT_PROCS or the CPU count */
   size_t stack_size; /* default stack for weft_go; 0 = WEFT_STACK_DEFAULT */
+  uint64_t sched_seed; /* nonzero: the deterministic schedule mode with this
+                          seed (below); 0 = $WEFT_SCHED_SEED, else off */
 } weft_config;
 
 /* Optional: configure the runtime before first use. Returns 0, -EINVAL for a
  * bad value, or -EBUSY once the runtime has started. */
 WEFT_API int weft_init(const weft_config *cfg);
 
+/* Deterministic schedule mode, for testing (the spirit of Go's race mode,
+ * which randomizes its scheduler). Turned on by weft_config.sched_seed or
+ * the environment: WEFT_SCHED_SEED=N (a nonzero decimal seed) or
+ * WEFT_SCHED_SEED=random (a seed from the clock, printed to stderr at
+ * start-up). 0, unset or invalid (with a warning): the normal scheduler.
+ * - The runtime runs one P, whatever procs or WEFT_PROCS say (weft_procs
+ *   reports 1): one OS thread runs every goroutine.
+ * - Every choice of the next goroutine is drawn from one generator seeded
+ *   with the seed: uniformly among all runnable goroutines; weft_go runs the
+ *   child first or the parent first by a coin; and at every synchronization
+ *   point (the entry and exit of channel operations, select, mutex,
+ *   rwmutex, WaitGroup, once, cond, semaphore, context cancel, timer
+ *   stop/reset and weft_go) the running goroutine yields with probability
+ *   1/2. Interleavings that the normal scheduler almost never produces turn
+ *   up within a few hundred seeds.
+ * - A runtime abort (weft: ...) then also prints "weft: schedule seed N
+ *   (replay: WEFT_SCHED_SEED=N)".
+ * - Replay: the same seed, program and inputs give the same interleaving of
+ *   goroutines that interact only with each other. Outside the generator
+ *   are timers, deadlines and sleeps (they fire by the clock), plain
+ *   threads, main included (they run on their own, and the order in which
+ *   they start or wake goroutines is theirs), and the program's own clock
+ *   reads and I/O. So a replayable test starts one root goroutine from main
+ *   and lets it start and wait for the rest.
+ * - A goroutine that busy-waits for another without a weft call never lets
+ *   it run: with one P that hangs (as it would with GOMAXPROCS=1).
+ * weft_sched_seed returns the seed in use, or 0 in the normal mode (before
+ * start-up: what start-up will use). */
+WEFT_API uint64_t weft_sched_seed(void);
+
 /* runtime.GOMAXPROCS. n <= 0 queries. n > 0 before the runtime starts sets
  * the number of Ps and returns the previous value; after it starts, n equal
  * to the current value returns it and any other n returns -EBUSY (Ps are
  * fixed for the life of the process). The default is the CPU count, or the
- * environment variable WEFT_PROCS. */
+ * environment variable WEFT_PROCS; the deterministic schedule mode (above)
+ * always runs 1. */
 WEFT_API int weft_procs(int n);
 
 /* ---- goroutines -------------------------------------------------------- */

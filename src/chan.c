@@ -266,8 +266,11 @@ bool weft__past(int64_t deadline) {
   return deadline != WEFT_FOREVER && deadline <= weft_now();
 }
 
-/* One send or receive: try, else give up at a past deadline, else park. */
-static int chan_do(weft_chan *c, void *elem, int64_t deadline, bool send) {
+/* One send or receive: try, else give up at a past deadline, else park.
+ * Inlined into its two callers, each specialized by its constant send (gcc
+ * stops doing so by itself once the callers have synchronization points). */
+static inline __attribute__((always_inline)) int
+chan_do(weft_chan *c, void *elem, int64_t deadline, bool send) {
   if (c == NULL)
     return weft__block_until(deadline, send ? "chan send (nil chan)"
                                             : "chan receive (nil chan)");
@@ -294,7 +297,8 @@ static int chan_do(weft_chan *c, void *elem, int64_t deadline, bool send) {
  * its own. (Go also makes send and close a race on the channel itself;
  * weft does not, since a send on a closed channel is its -EPIPE, not a
  * panic.) */
-static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
+static inline __attribute__((always_inline)) int
+chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
   weft__chan_check(c, send ? "weft_send" : "weft_recv");
   if (c && send)
     weft__race_read(elem, c->elem_size);
@@ -304,12 +308,33 @@ static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
   return rc;
 }
 
+/* chan_op with a past deadline, apart so that chan_op stays inlined into
+ * the two public calls alone. */
+int weft__chan_poll(weft_chan *c, void *elem, bool send) {
+  if (c == NULL)
+    return -ETIMEDOUT;
+  int rc;
+  weft__waiter *wake;
+  weft__spin_lock(&c->lock);
+  if (send ? weft__chan_try_send(c, elem, &rc, &wake)
+           : weft__chan_try_recv(c, elem, &rc, &wake))
+    return unlock_and_wake(c, wake, rc);
+  weft__spin_unlock(&c->lock);
+  return -ETIMEDOUT;
+}
+
 int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
-  return chan_op(c, (void *)elem, deadline, true);
+  weft__sched_point();
+  int rc = chan_op(c, (void *)elem, deadline, true);
+  weft__sched_point();
+  return rc;
 }
 
 int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline) {
-  return chan_op(c, elem, deadline, false);
+  weft__sched_point();
+  int rc = chan_op(c, elem, deadline, false);
+  weft__sched_point();
+  return rc;
 }
 
 int weft_send(weft_chan *c, const void *elem) {
@@ -322,6 +347,13 @@ int weft_recv(weft_chan *c, void *elem) {
 
 int weft_close(weft_chan *c) {
   weft__chan_check(c, "weft_close");
+  weft__sched_point();
+  int rc = weft__chan_close(c);
+  weft__sched_point();
+  return rc;
+}
+
+int weft__chan_close(weft_chan *c) {
   if (c == NULL)
     return -EINVAL;
   weft__spin_lock(&c->lock);

@@ -2,6 +2,7 @@
 #ifndef WEFT_CHAN_H
 #define WEFT_CHAN_H
 
+#include "detsched.h"
 #include "waiter.h"
 
 struct weft_chan {
@@ -50,6 +51,11 @@ WEFT_INTERNAL int weft__chan_try_send(weft_chan *c, const void *elem, int *rc,
                                       weft__waiter **wake);
 WEFT_INTERNAL int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
                                       weft__waiter **wake);
+/* weft_send_dl/weft_recv_dl with deadline 0 (send picks which), and
+ * weft_close, without their synchronization points (detsched.h): for
+ * callers that hold a lock or run in a timer callback. */
+WEFT_INTERNAL int weft__chan_poll(weft_chan *c, void *elem, bool send);
+WEFT_INTERNAL int weft__chan_close(weft_chan *c);
 /* Blocks until the deadline (forever for WEFT_FOREVER); -ETIMEDOUT. */
 WEFT_INTERNAL int weft__block_until(int64_t deadline, const char *reason);
 /* Whether a deadline has passed (never for WEFT_FOREVER). */

@@ -7,6 +7,7 @@
  * is not lost: the waiter sees its ticket notified and does not park.
  * wait is an atomic (acq_rel RMW); notify and q are guarded by lock.
  */
+#include "detsched.h"
 #include "race.h"
 #include "waiter.h"
 
@@ -24,8 +25,12 @@ _Static_assert(_Alignof(cond_impl) <= _Alignof(weft_cond),
 /* Ticket a comes before b, with wrap-around. */
 static bool before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
+static void cond_signal(cond_impl *c);
+static void cond_broadcast(cond_impl *c);
+
 void weft_cond_wait(weft_cond *cp, weft_mutex *m) {
   cond_impl *c = (cond_impl *)cp;
+  weft__sched_point(); /* the exit point is weft_mutex_lock's */
   uint32_t t = weft__add_acqrel(&c->wait, 1);
   weft_mutex_unlock(m);
   weft__ensure_started();
@@ -44,7 +49,12 @@ void weft_cond_wait(weft_cond *cp, weft_mutex *m) {
 }
 
 void weft_cond_signal(weft_cond *cp) {
-  cond_impl *c = (cond_impl *)cp;
+  weft__sched_point();
+  cond_signal((cond_impl *)cp);
+  weft__sched_point();
+}
+
+static void cond_signal(cond_impl *c) {
   weft__race_release(c);
   weft__spin_lock(&c->lock);
   uint32_t t = c->notify;
@@ -66,7 +76,12 @@ void weft_cond_signal(weft_cond *cp) {
 }
 
 void weft_cond_broadcast(weft_cond *cp) {
-  cond_impl *c = (cond_impl *)cp;
+  weft__sched_point();
+  cond_broadcast((cond_impl *)cp);
+  weft__sched_point();
+}
+
+static void cond_broadcast(cond_impl *c) {
   weft__race_release(c);
   weft__spin_lock(&c->lock);
   c->notify = weft__load_relaxed(&c->wait);

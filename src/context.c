@@ -106,7 +106,7 @@ static weft_ctx *cancel_one(weft_ctx *c, bool remove, int err, int cause,
     c->cause = cause ? cause : err;
     weft__race_release(&c->err); /* cancel -> Err (Done: the close) */
     weft__store_release(&c->err, err); /* pairs with weft_ctx_err */
-    weft_close(c->done);
+    weft__chan_close(c->done); /* lock held: no synchronization point */
     for (weft_ctx *ch = c->children; ch; ch = ch->sib_next) {
       ch->in_parent = false;
       if (try_ref(ch)) {
@@ -283,8 +283,10 @@ weft_ctx *weft_ctx_without_cancel(weft_ctx *parent) {
 }
 
 void weft_ctx_cancel_cause(weft_ctx *c, int cause) {
+  weft__sched_point();
   if (c && c->kind == CANCEL)
     cancel(c, true, -ECANCELED, cause, false);
+  weft__sched_point();
 }
 
 void weft_ctx_cancel(weft_ctx *c) { weft_ctx_cancel_cause(c, 0); }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "detsched.h"
 #include "internal.h"
 #include "race.h"
 
@@ -26,5 +27,6 @@ void weft__fatal(const char *fmt, ...) {
   buf[len++] = '\n';
   ssize_t w = write(2, buf, len);
   (void)w;
+  weft__det_report(2); /* a failing schedule can be replayed */
   abort();
 }

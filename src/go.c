@@ -10,12 +10,15 @@
  *
  * weft_go from a goroutine is work-first: the child runs at once and the
  * parent waits in runnext (see weft.h). The parent is queued by the pending
- * hook, after its context is saved, so no thief can resume it early.
+ * hook, after its context is saved, so no thief can resume it early. The
+ * deterministic schedule mode (detsched.c) picks work-first or parent-first
+ * by a coin.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "race.h"
+#include "detsched.h"
 #include "sanitizer.h"
 #include "runtime.h"
 
@@ -122,12 +125,13 @@ static WEFT_NOINLINE int go_at(void (*fn)(void *), void *arg, const weft_go_opti
   if (fn == NULL)
     return -EINVAL;
   weft__ensure_started();
-  weft__p *p = weft__curp();
+  weft__sched_point();
+  weft__p *p = weft__curp(); /* after the point: it may have migrated */
   weft__g *g;
   int rc = g_new(p, fn, arg, o, pc, &g);
   if (rc)
     return rc;
-  if (p && p->cur) {
+  if (p && p->cur && !(weft__det_enabled() && weft__det_parent_first())) {
     weft__g *parent = p->cur;
     weft__switch_to(p, parent, g, park_parent, parent);
   } else {

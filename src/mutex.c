@@ -18,6 +18,7 @@
  * Like a pthread mutex, a weft_mutex must not be freed while another party
  * may still be inside weft_mutex_unlock on it.
  */
+#include "detsched.h"
 #include "race.h"
 #include "runq.h"
 #include "runtime.h"
@@ -66,7 +67,7 @@ static void spin(void) {
     weft__cpu_relax();
 }
 
-static void lock_slow(mutex_impl *m) {
+static WEFT_NOINLINE void lock_slow(mutex_impl *m) {
   int64_t wait_start = 0;
   bool starving = false, awoke = false;
   int iter = 0;
@@ -102,7 +103,7 @@ static void lock_slow(mutex_impl *m) {
     if (wait_start == 0)
       wait_start = weft_now();
     weft__sema_acquire(&m->sema, lifo, WEFT_FOREVER, "sync.Mutex.Lock");
-    starving = starving || weft_now() - wait_start > STARVATION_NS;
+    starving = starving || weft__waited_long(wait_start, STARVATION_NS);
     old = weft__load_relaxed(&m->state);
     if (old & STARVING) {
       /* Ownership was handed to us; we are still counted as a waiter. */
@@ -119,26 +120,43 @@ static void lock_slow(mutex_impl *m) {
   }
 }
 
-void weft_mutex_lock(weft_mutex *mp) {
-  mutex_impl *m = (mutex_impl *)mp;
+static inline void mutex_lock(mutex_impl *m) {
   int32_t unlocked = 0;
   if (weft__unlikely(!cas(m, &unlocked, LOCKED)))
     lock_slow(m);
   weft__race_acquire(m); /* the last unlock happened before */
 }
 
-int weft_mutex_trylock(weft_mutex *mp) {
-  mutex_impl *m = (mutex_impl *)mp;
-  int32_t old = weft__load_relaxed(&m->state);
-  if (old & (LOCKED | STARVING))
-    return 0;
-  if (!cas(m, &old, old | LOCKED))
-    return 0;
-  weft__race_acquire(m);
-  return 1;
+/* Lock and unlock between synchronization points (detsched.h), apart from
+ * the public calls so that their fast paths stay a flag test, one atomic
+ * and a tail call, without a stack frame. */
+static WEFT_NOINLINE void lock_det(mutex_impl *m) {
+  weft__det_point_slow();
+  mutex_lock(m);
+  weft__det_point_slow();
 }
 
-static void unlock_slow(mutex_impl *m, int32_t new) {
+void weft_mutex_lock(weft_mutex *mp) {
+  mutex_impl *m = (mutex_impl *)mp;
+  if (weft__det_enabled()) {
+    lock_det(m);
+    return;
+  }
+  mutex_lock(m);
+}
+
+int weft_mutex_trylock(weft_mutex *mp) {
+  mutex_impl *m = (mutex_impl *)mp;
+  weft__sched_point();
+  int32_t old = weft__load_relaxed(&m->state);
+  int rc = !(old & (LOCKED | STARVING)) && cas(m, &old, old | LOCKED);
+  if (rc)
+    weft__race_acquire(m);
+  weft__sched_point();
+  return rc;
+}
+
+static WEFT_NOINLINE void unlock_slow(mutex_impl *m, int32_t new) {
   if (!((new + LOCKED) & LOCKED))
     weft__fatal("sync: unlock of unlocked mutex in weft_mutex_unlock "
                 "(goroutine %llu)", (unsigned long long)weft_goid());
@@ -159,10 +177,24 @@ static void unlock_slow(mutex_impl *m, int32_t new) {
   }
 }
 
-void weft_mutex_unlock(weft_mutex *mp) {
-  mutex_impl *m = (mutex_impl *)mp;
+static inline void mutex_unlock(mutex_impl *m) {
   weft__race_release(m);
   int32_t new = weft__add_acqrel(&m->state, -LOCKED) - LOCKED;
   if (new != 0)
     unlock_slow(m, new);
+}
+
+static WEFT_NOINLINE void unlock_det(mutex_impl *m) {
+  weft__det_point_slow();
+  mutex_unlock(m);
+  weft__det_point_slow(); /* touches nothing of *m, which may be freed now */
+}
+
+void weft_mutex_unlock(weft_mutex *mp) {
+  mutex_impl *m = (mutex_impl *)mp;
+  if (weft__det_enabled()) { /* see lock_det */
+    unlock_det(m);
+    return;
+  }
+  mutex_unlock(m);
 }

@@ -1,6 +1,7 @@
 /* once.c -- sync.Once: done is read with acquire on the fast path and set
  * with release after fn returns, under m, so every caller returns after fn
  * has finished and sees what it wrote. */
+#include "detsched.h"
 #include "race.h"
 #include "runtime.h"
 
@@ -15,6 +16,7 @@ _Static_assert(_Alignof(once_impl) <= _Alignof(weft_once),
 
 void weft_once_do(weft_once *op, void (*fn)(void *), void *arg) {
   once_impl *o = (once_impl *)op;
+  weft__sched_point(); /* the slow path's other points are the mutex's */
   if (weft__load_acquire(&o->done)) { /* pairs with the release below */
     weft__race_acquire(o); /* fn happened before */
     return;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detsched.h"
 #include "race.h"
 #include "runtime.h"
 #include "sanitizer.h"
@@ -23,6 +24,19 @@ static pthread_once_t start_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_config cfg;          /* cfg_lock */
 static atomic_bool started;      /* release in start, acquire in readers */
+static bool env_seed_read;       /* cfg_lock: $WEFT_SCHED_SEED is read once, */
+static uint64_t env_seed;        /* so that "random" picks one seed */
+
+/* The deterministic schedule seed (0: normal mode); cfg_lock held. */
+static uint64_t sched_seed_locked(void) {
+  if (cfg.sched_seed)
+    return cfg.sched_seed;
+  if (!env_seed_read) {
+    env_seed = weft__det_env_seed();
+    env_seed_read = true;
+  }
+  return env_seed;
+}
 
 static int cpu_count(void) {
   cpu_set_t set;
@@ -33,6 +47,8 @@ static int cpu_count(void) {
 
 /* The number of Ps the runtime uses (or will use); cfg_lock held. */
 static int procs_locked(void) {
+  if (sched_seed_locked())
+    return 1; /* the deterministic schedule runs on one P */
   if (cfg.procs > 0)
     return cfg.procs;
   const char *env = getenv("WEFT_PROCS");
@@ -86,7 +102,10 @@ static void start(void) {
   weft__sched *s = &weft__sched_g;
   s->nprocs = procs_locked();
   s->stack_default = default_stack_locked();
+  uint64_t seed = sched_seed_locked();
   pthread_mutex_unlock(&cfg_lock);
+  if (seed)
+    weft__det_start(seed); /* before the P's thread exists: see detsched.c */
 
   weft__stack_init(s->stack_default);
   weft__signals_init();
@@ -138,6 +157,7 @@ int weft_init(const weft_config *c) {
   int rc = -EBUSY;
   if (!weft__load_acquire(&started)) {
     cfg.procs = c->procs;
+    cfg.sched_seed = c->sched_seed;
     cfg.stack_size = 0;
     if (c->stack_size) {
       size_t s = WEFT_STACK_MIN;
@@ -165,4 +185,13 @@ int weft_procs(int n) {
   }
   pthread_mutex_unlock(&cfg_lock);
   return rc;
+}
+
+uint64_t weft_sched_seed(void) {
+  if (weft__load_acquire(&started))
+    return weft__det_seed();
+  pthread_mutex_lock(&cfg_lock);
+  uint64_t seed = sched_seed_locked();
+  pthread_mutex_unlock(&cfg_lock);
+  return seed;
 }

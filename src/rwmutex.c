@@ -8,6 +8,7 @@
  * reader that queued meanwhile. Writers exclude each other with w.
  * All counters are changed with acq_rel RMWs.
  */
+#include "detsched.h"
 #include "race.h"
 #include "runtime.h"
 #include "sema.h"
@@ -27,27 +28,44 @@ _Static_assert(sizeof(rwmutex_impl) <= sizeof(weft_rwmutex),
 _Static_assert(_Alignof(rwmutex_impl) <= _Alignof(weft_rwmutex),
                "weft_rwmutex under-aligned");
 
-void weft_rwmutex_rlock(weft_rwmutex *p) {
-  rwmutex_impl *rw = (rwmutex_impl *)p;
+static inline void rlock(rwmutex_impl *rw) {
   if (weft__add_acqrel(&rw->readers, 1) + 1 < 0) /* a writer is pending */
     weft__sema_acquire(&rw->reader_sem, false, WEFT_FOREVER,
                        "sync.RWMutex.RLock");
   weft__race_acquire(&rw->reader_sem); /* Go's race edges, as rwmutex.go */
 }
 
-int weft_rwmutex_tryrlock(weft_rwmutex *p) {
-  rwmutex_impl *rw = (rwmutex_impl *)p;
-  int32_t c = weft__load_relaxed(&rw->readers);
-  while (c >= 0)
-    if (weft__cas_acqrel(&rw->readers, &c, c + 1)) {
-      weft__race_acquire(&rw->reader_sem);
-      return 1;
-    }
-  return 0;
+/* RLock between synchronization points (detsched.h), apart so that the
+ * public fast path stays an atomic add and a tail call, without a frame. */
+static WEFT_NOINLINE void rlock_det(rwmutex_impl *rw) {
+  weft__det_point_slow();
+  rlock(rw);
+  weft__det_point_slow();
 }
 
-void weft_rwmutex_runlock(weft_rwmutex *p) {
+void weft_rwmutex_rlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
+  if (weft__det_enabled()) {
+    rlock_det(rw);
+    return;
+  }
+  rlock(rw);
+}
+
+int weft_rwmutex_tryrlock(weft_rwmutex *p) {
+  rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__sched_point();
+  int32_t c = weft__load_relaxed(&rw->readers);
+  int rc = 0;
+  while (c >= 0 && !rc)
+    rc = weft__cas_acqrel(&rw->readers, &c, c + 1);
+  if (rc)
+    weft__race_acquire(&rw->reader_sem);
+  weft__sched_point();
+  return rc;
+}
+
+static inline void runlock(rwmutex_impl *rw) {
   weft__race_release(&rw->writer_sem); /* merges with the other readers */
   int32_t r = weft__add_acqrel(&rw->readers, -1) - 1;
   if (r >= 0)
@@ -60,15 +78,31 @@ void weft_rwmutex_runlock(weft_rwmutex *p) {
     weft__sema_release(&rw->writer_sem, false);
 }
 
+static WEFT_NOINLINE void runlock_det(rwmutex_impl *rw) { /* see rlock_det */
+  weft__det_point_slow();
+  runlock(rw);
+  weft__det_point_slow();
+}
+
+void weft_rwmutex_runlock(weft_rwmutex *p) {
+  rwmutex_impl *rw = (rwmutex_impl *)p;
+  if (weft__det_enabled()) {
+    runlock_det(rw);
+    return;
+  }
+  runlock(rw);
+}
+
 void weft_rwmutex_lock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
-  weft_mutex_lock(&rw->w);
+  weft_mutex_lock(&rw->w); /* its points are this call's */
   int32_t r = weft__add_acqrel(&rw->readers, -MAX_READERS);
   if (r != 0 && weft__add_acqrel(&rw->reader_wait, r) + r != 0)
     weft__sema_acquire(&rw->writer_sem, false, WEFT_FOREVER,
                        "sync.RWMutex.Lock");
   weft__race_acquire(&rw->reader_sem);
   weft__race_acquire(&rw->writer_sem);
+  weft__sched_point();
 }
 
 int weft_rwmutex_trylock(weft_rwmutex *p) {
@@ -87,6 +121,7 @@ int weft_rwmutex_trylock(weft_rwmutex *p) {
 
 void weft_rwmutex_unlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__sched_point();
   weft__race_release(&rw->reader_sem);
   int32_t r = weft__add_acqrel(&rw->readers, MAX_READERS) + MAX_READERS;
   if (r >= MAX_READERS)

@@ -8,6 +8,8 @@
  *   goroutines that keep waking each other cannot starve the rest.
  * - Every 61st pick looks at the global queue first, and every 64th runs
  *   due timers, so neither starves behind a busy ring.
+ * - In the deterministic schedule mode (detsched.c) a seeded draw among
+ *   all of them replaces this order.
  *
  * Spinning and idling (the wake-up protocol of Go's findrunnable/wakep)
  * - A P with nothing to run "spins": it steals from other Ps for a few tens
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detsched.h"
 #include "futex.h"
 #include "runq.h"
 #include "sanitizer.h"
@@ -287,6 +290,8 @@ void weft__ready(weft__g *g, bool next) {
 static weft__g *local_pick(weft__p *p) {
   uint32_t tick = weft__load_relaxed(&p->schedtick) + 1;
   weft__store_relaxed(&p->schedtick, tick); /* owner only; sysmon reads */
+  if (weft__det_enabled()) /* the deterministic mode draws instead */
+    return weft__det_pick(p);
   if (tick % 61 == 0) {
     weft__g *g = globrunqget(p, 1);
     if (g)
@@ -336,8 +341,8 @@ static uint64_t fastrand(weft__p *p) {
 uint64_t weft__fastrand(void) {
   static __thread uint64_t thread_state;
   weft__p *p = weft__curp();
-  if (p)
-    return fastrand(p);
+  if (p) /* the mode's draws must not depend on how long the P spun */
+    return weft__det_enabled() ? weft__det_rand() : fastrand(p);
   uint64_t x = thread_state;
   if (x == 0) /* seed from the thread's address and the clock */
     x = ((uint64_t)(uintptr_t)&thread_state ^ (uint64_t)weft_now()) | 1;

@@ -159,14 +159,8 @@ static int run(sel *s, int64_t deadline) {
   return finish(s->cs, fired->index, weft__chan_waited_rc(fired, send));
 }
 
-int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
-  if (n < 0 || (n > 0 && cs == NULL))
-    return -EINVAL;
-  for (int i = 0; i < n; i++)
-    if (cs[i].dir != WEFT_CASE_SEND && cs[i].dir != WEFT_CASE_RECV)
-      return -EINVAL;
-  if (n == 0)
-    return weft__block_until(deadline, "select (no cases)");
+/* A select with n > 0 valid cases. */
+static int select_n(weft_case *cs, int n, int64_t deadline) {
   int poll_buf[STACK_CASES];
   weft_chan *lock_buf[STACK_CASES];
   weft__waiter ws_buf[STACK_CASES];
@@ -191,6 +185,22 @@ int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
   free(heap);
   if (rc >= 0 && cs[rc].dir == WEFT_CASE_RECV)
     weft__race_write(cs[rc].elem, cs[rc].chan->elem_size);
+  return rc;
+}
+
+int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
+  if (n < 0 || (n > 0 && cs == NULL))
+    return -EINVAL;
+  for (int i = 0; i < n; i++)
+    if (cs[i].dir != WEFT_CASE_SEND && cs[i].dir != WEFT_CASE_RECV)
+      return -EINVAL;
+  weft__sched_point();
+  int rc;
+  if (n == 0)
+    rc = weft__block_until(deadline, "select (no cases)");
+  else
+    rc = select_n(cs, n, deadline);
+  weft__sched_point();
   return rc;
 }
 

@@ -1,6 +1,7 @@
 /* semaphore.c -- weft_sema, the public counting semaphore, on weft__sema. */
 #include <stddef.h>
 
+#include "detsched.h"
 #include "race.h"
 #include "sema.h"
 
@@ -11,9 +12,11 @@ _Static_assert(offsetof(weft__sema, count) == 0,
                "WEFT_SEMA_INIT sets the count as the first word");
 
 int weft_sema_acquire_dl(weft_sema *s, int64_t deadline) {
+  weft__sched_point();
   int rc = weft__sema_acquire((weft__sema *)s, false, deadline, "semaphore");
   if (rc == 0)
     weft__race_acquire(s); /* release -> acquire */
+  weft__sched_point();
   return rc;
 }
 
@@ -22,13 +25,17 @@ int weft_sema_acquire(weft_sema *s) {
 }
 
 int weft_sema_tryacquire(weft_sema *s) {
-  if (!weft__sema_try((weft__sema *)s))
-    return 0;
-  weft__race_acquire(s);
-  return 1;
+  weft__sched_point();
+  int rc = weft__sema_try((weft__sema *)s) ? 1 : 0;
+  if (rc)
+    weft__race_acquire(s);
+  weft__sched_point();
+  return rc;
 }
 
 void weft_sema_release(weft_sema *s) {
+  weft__sched_point();
   weft__race_release(s);
   weft__sema_release((weft__sema *)s, false);
+  weft__sched_point();
 }

@@ -61,7 +61,8 @@ static bool fire(weft__timer *ht) {
   weft_timer *t = (weft_timer *)ht;
   weft__race_acquire(t); /* whoever started it happened before */
   int64_t now = weft_now();
-  weft_send_dl(t->c, &now, 0); /* non-blocking: a full channel drops it */
+  /* non-blocking: a full channel drops it */
+  weft__chan_poll(t->c, &now, true);
   if (t->once) {
     weft_chan_unref(t->c);
     weft__rt_free(t);
@@ -129,7 +130,7 @@ weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
 static int disarm(weft_timer *t) {
   int stopped = weft__timer_del(&t->t);
   int64_t stale;
-  if (weft_recv_dl(t->c, &stale, 0) == 1)
+  if (weft__chan_poll(t->c, &stale, false) == 1) /* t->lock held */
     stopped = 1;
   return stopped;
 }
@@ -137,15 +138,18 @@ static int disarm(weft_timer *t) {
 int weft_timer_stop(weft_timer *t) {
   if (t == NULL)
     return -EINVAL;
+  weft__sched_point();
   weft__spin_lock(&t->lock);
   int rc = disarm(t);
   weft__spin_unlock(&t->lock);
+  weft__sched_point();
   return rc;
 }
 
 int weft_timer_reset(weft_timer *t, int64_t ns) {
   if (t == NULL)
     return -EINVAL;
+  weft__sched_point();
   weft__spin_lock(&t->lock);
   if (t->period && ns <= 0) {
     weft__spin_unlock(&t->lock);
@@ -158,6 +162,7 @@ int weft_timer_reset(weft_timer *t, int64_t ns) {
   weft__race_release(t); /* start -> fire */
   weft__timer_add_any(&t->t);
   weft__spin_unlock(&t->lock);
+  weft__sched_point();
   return rc;
 }
 

@@ -15,6 +15,7 @@
  *   wholly done. Otherwise it takes the lock, and either reads zero (the
  *   Add has unlocked) or queues a waiter that the zeroing Add will find.
  */
+#include "detsched.h"
 #include "race.h"
 #include "waiter.h"
 
@@ -62,11 +63,28 @@ static void wg_add(weft_waitgroup *wgp, int64_t delta, const char *call) {
   }
 }
 
+/* The synchronization points touch nothing of *wg, which a returning Wait
+ * may free. */
 void weft_wg_add(weft_waitgroup *wg, int64_t delta) {
+  weft__sched_point();
   wg_add(wg, delta, "weft_wg_add");
+  weft__sched_point();
 }
 
-void weft_wg_done(weft_waitgroup *wg) { wg_add(wg, -1, "weft_wg_done"); }
+void weft_wg_done(weft_waitgroup *wg) {
+  weft__sched_point();
+  wg_add(wg, -1, "weft_wg_done");
+  weft__sched_point();
+}
+
+static void wg_wait(wg_impl *wg);
+
+void weft_wg_wait(weft_waitgroup *wgp) {
+  weft__sched_point();
+  wg_wait((wg_impl *)wgp);
+  weft__race_acquire(wgp); /* every Done before the zero */
+  weft__sched_point();
+}
 
 static void wg_wait(wg_impl *wg) {
   if (weft__load_acquire(&wg->count) == 0 && /* pairs with Add's RMW */
@@ -82,9 +100,4 @@ static void wg_wait(wg_impl *wg) {
   }
   weft__waitq_push(&wg->waiters, &w);
   weft__wait_locked(&w, &wg->lock, WEFT_FOREVER, "sync.WaitGroup.Wait");
-}
-
-void weft_wg_wait(weft_waitgroup *wgp) {
-  wg_wait((wg_impl *)wgp);
-  weft__race_acquire(wgp); /* every Done before the zero */
 }

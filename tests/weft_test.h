@@ -215,20 +215,46 @@ static inline pthread_t spawn_thread(void (*fn)(void *), void *arg) {
   return th;
 }
 
+/* Whether name is a word of the space- or comma-separated list. */
+static inline int weft_test_listed(const char *list, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = list; (p = strstr(p, name)) != NULL; p += len) {
+    int starts = p == list || p[-1] == ' ' || p[-1] == ',';
+    int ends = p[len] == '\0' || p[len] == ' ' || p[len] == ',';
+    if (starts && ends)
+      return 1;
+  }
+  return 0;
+}
+
+/* Runs the tests, each in its own process. Two environment variables pick
+ * tests by name (lists separated by spaces or commas): WEFT_TESTS runs only
+ * those, WEFT_TESTS_SKIP leaves those out. Under the deterministic schedule
+ * mode (WEFT_SCHED_SEED, see weft.h) a failure also prints the seed. */
 static inline int weft_test_run(const char *name, const TTest *const *tests,
                                 int n) {
   Suite *s = suite_create(name);
   TCase *tc = tcase_create("core");
   const char *t = getenv("CK_DEFAULT_TIMEOUT");
   tcase_set_timeout(tc, t ? atof(t) : 120.0);
-  for (int i = 0; i < n; i++)
+  const char *only = getenv("WEFT_TESTS");
+  const char *skip = getenv("WEFT_TESTS_SKIP");
+  for (int i = 0; i < n; i++) {
+    if (only && *only && !weft_test_listed(only, tests[i]->name))
+      continue;
+    if (skip && weft_test_listed(skip, tests[i]->name))
+      continue;
     _tcase_add_test(tc, tests[i], 0, 0, 0, 1);
+  }
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_FORK);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
+  const char *seed = getenv("WEFT_SCHED_SEED");
+  if (failed && seed && *seed) /* "random": each test printed its own */
+    fprintf(stderr, "weft: %s failed under WEFT_SCHED_SEED=%s\n", name, seed);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
