@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadlock.h"
 #include "sanitizer.h"
 #include "runtime.h"
 #include "signals.h"
@@ -84,6 +85,7 @@ static void start(void) {
   weft__sched *s = &weft__sched_g;
   s->nprocs = procs_locked();
   s->stack_default = default_stack_locked();
+  weft__dl_configure(cfg.deadlock_check); /* before sysmon reads it */
   pthread_mutex_unlock(&cfg_lock);
 
   weft__stack_init(s->stack_default);
@@ -135,6 +137,7 @@ int weft_init(const weft_config *c) {
   int rc = -EBUSY;
   if (!weft__load_acquire(&started)) {
     cfg.procs = c->procs;
+    cfg.deadlock_check = c->deadlock_check;
     cfg.stack_size = 0;
     if (c->stack_size) {
       size_t s = WEFT_STACK_MIN;

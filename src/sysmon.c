@@ -12,12 +12,17 @@
  *
  * It reads schedtick, runnext and the timer hint with relaxed loads: a
  * stale answer only delays help by one interval.
+ *
+ * sysmon is also where the deadlock detector looks (deadlock.c), every
+ * interval, so it runs with one P too when detection is on (helping needs
+ * two Ps). A candidate deadlock shortens the next interval to confirm it.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "deadlock.h"
 #include "runtime.h"
 
 #define MIN_INTERVAL WEFT_MS
@@ -29,8 +34,11 @@ static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
   *last = tick;
   if (!stuck)
     return false;
+  /* now - MIN_INTERVAL, not next + MIN_INTERVAL: next is WEFT_FOREVER
+   * when the heap is empty, and the sum would overflow (it did: an idle
+   * process had one P woken every interval). */
   return weft__load_relaxed(&p->runnext) != NULL ||
-         weft__timers_next(&p->timers) + MIN_INTERVAL <= now;
+         weft__timers_next(&p->timers) <= now - MIN_INTERVAL;
 }
 
 static void *sysmon_main(void *arg) {
@@ -38,26 +46,30 @@ static void *sysmon_main(void *arg) {
   weft__sched *s = &weft__sched_g;
   uint32_t *last = calloc((size_t)s->nprocs, sizeof *last);
   if (last == NULL)
-    return NULL; /* no monitor: only help for stuck Ps is lost */
+    return NULL; /* no monitor: help and deadlock reports are lost */
   int64_t interval = MIN_INTERVAL;
+  bool helping = s->nprocs >= 2; /* one P has nobody to help it */
   for (;;) {
     struct timespec ts = {0, (long)interval};
     nanosleep(&ts, NULL);
     int64_t now = weft_now();
     bool help = false;
-    for (int i = 0; i < s->nprocs; i++)
+    for (int i = 0; helping && i < s->nprocs; i++)
       help |= needs_help(s->allp[i], &last[i], now);
     if (help)
       weft__wakep();
     interval = help ? MIN_INTERVAL
                     : (interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2);
+    int64_t confirm = weft__dl_tick(); /* may not return: a deadlock */
+    if (confirm < interval)
+      interval = confirm;
   }
   return NULL;
 }
 
 void weft__sysmon_start(void) {
-  if (weft__sched_g.nprocs < 2)
-    return; /* nobody to help with */
+  if (weft__sched_g.nprocs < 2 && !weft__dl_enabled())
+    return; /* nobody to help, nothing to watch */
   pthread_t t;
   pthread_attr_t attr;
   pthread_attr_init(&attr);

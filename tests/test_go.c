@@ -245,7 +245,7 @@ END_TEST
 
 START_TEST(test_init_default_stack_size) {
   /* weft_init's stack_size applies to plain weft_go. */
-  weft_config cfg = {0, 1024 * 1024};
+  weft_config cfg = {.procs = 0, .stack_size = 1024 * 1024};
   ck_assert_int_eq(weft_init(&cfg), 0);
   weft_wg_add(&g_wg, 1);
   ck_assert_int_eq(weft_go(big_frame_goroutine, NULL), 0);
@@ -496,20 +496,20 @@ START_TEST(test_procs_env) {
 END_TEST
 
 START_TEST(test_init) {
-  weft_config bad_procs = {-1, 0};
+  weft_config bad_procs = {.procs = -1, .stack_size = 0};
   ck_assert_int_eq(weft_init(&bad_procs), -EINVAL);
-  weft_config bad_small = {2, 1};
+  weft_config bad_small = {.procs = 2, .stack_size = 1};
   ck_assert_int_eq(weft_init(&bad_small), -EINVAL);
-  weft_config bad_below = {2, WEFT_STACK_MIN - 1};
+  weft_config bad_below = {.procs = 2, .stack_size = WEFT_STACK_MIN - 1};
   ck_assert_int_eq(weft_init(&bad_below), -EINVAL);
-  weft_config bad_big = {2, WEFT_STACK_MAX + 1};
+  weft_config bad_big = {.procs = 2, .stack_size = WEFT_STACK_MAX + 1};
   ck_assert_int_eq(weft_init(&bad_big), -EINVAL);
 
-  weft_config cfg = {2, 0};
+  weft_config cfg = {.procs = 2, .stack_size = 0};
   ck_assert_int_eq(weft_init(&cfg), 0);
   ck_assert_int_eq(weft_procs(0), 2);
   /* Before the start, a second weft_init is still a configuration. */
-  weft_config cfg3 = {3, 128 * 1024};
+  weft_config cfg3 = {.procs = 3, .stack_size = 128 * 1024};
   ck_assert_int_eq(weft_init(&cfg3), 0);
   ck_assert_int_eq(weft_procs(0), 3);
 
