@@ -431,8 +431,11 @@ WEFT_API void weft_dump(FILE *out);
  * owns every thread): main in pthread_join on a thread blocked forever in
  * weft is not reported. Threads created by libraries behind the program's
  * back (a SIGEV_THREAD timer, say) count as able to wake someone, so they
- * switch detection off in effect. Detection runs in weft's monitor thread
- * a few times a second and reports within about 50 ms.
+ * switch detection off in effect. (Sanitizer builds recognise the
+ * sanitizer runtime's own threads and do not count them.) Detection runs in
+ * weft's monitor thread, which looks every 1-20 ms, so a deadlock is
+ * usually reported within a tenth of a second. Go exits with status 2
+ * there; weft aborts, as for its other fatal errors.
  * The one thing weft cannot see is a wake-up from a signal handler (a
  * handler that sends on a channel or closes one): programs that do that
  * should turn detection off with WEFT_DEADLOCK=0 in the environment or
