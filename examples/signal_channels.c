@@ -19,7 +19,8 @@
  * every goroutine waiting on it, and every one that arrives later, goes
  * through. A send, on the other hand, is one value for one receiver.
  * That is why a "done" or "start" signal is sent by closing, and why it
- * can be given only once (a second close returns -EPIPE).
+ * can be given only once (a second close is a program error: weft aborts
+ * with "close of closed channel", as Go panics).
  *
  * Run: ./signal_channels [N]     (default 100)
  */
@@ -104,10 +105,9 @@ int main(int argc, char **argv) {
          "%s\n", released(), atomic_load(&by_send), atomic_load(&by_close),
          all ? "ok" : "WRONG");
 
-  /* The signal stays given: a latecomer passes at once, and it cannot be
-   * given twice. */
-  int late = weft_recv(start, NULL) == 0 && weft_close(start) == -EPIPE;
-  printf("late receive passes at once, second close -EPIPE: %s\n",
+  /* The signal stays given: a latecomer passes at once. */
+  int late = weft_recv(start, NULL) == 0 && weft_recv(start, NULL) == 0;
+  printf("late receives pass at once: %s\n",
          late ? "ok" : "WRONG");
 
   weft_chan_unref(start);

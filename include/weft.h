@@ -156,7 +156,10 @@ WEFT_API void weft_wg_wait(weft_waitgroup *wg);
  * weft_chan_make returns one reference, weft_chan_ref adds one, and
  * weft_chan_unref drops one, freeing the channel at zero. Closing is
  * separate from freeing. Every party that may still use a channel should
- * hold a reference; using one after its last unref is undefined.
+ * hold a reference; using one after its last unref is undefined. Builds
+ * with WEFT_DEBUG_CHECKS (on by default in CMake Debug builds) catch it:
+ * any call then aborts with "channel ... used after its last
+ * weft_chan_unref in <call> (goroutine N)".
  *
  * A NULL weft_chan * is Go's nil channel: send and receive block forever
  * (or until their deadline), and a select case on it is never ready. */
@@ -173,7 +176,9 @@ WEFT_API weft_chan *weft_chan_ref(weft_chan *c);
 WEFT_API void weft_chan_unref(weft_chan *c);
 
 /* Sends *elem. Returns 0 once the value is in the buffer or, unbuffered,
- * taken by a receiver; -EPIPE if c is closed (Go panics there). */
+ * taken by a receiver; -EPIPE if c is closed, also for a sender blocked
+ * when the close came. Go panics there; weft returns an error instead, so
+ * that a producer can notice a shutdown and stop. */
 WEFT_API int weft_send(weft_chan *c, const void *elem);
 /* Receives into *elem (may be NULL to discard). Returns 1 for a value, or 0
  * once c is closed and drained, with *elem zeroed. */
@@ -183,8 +188,9 @@ WEFT_API int weft_recv(weft_chan *c, void *elem);
 WEFT_API int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline);
 WEFT_API int weft_recv_dl(weft_chan *c, void *elem, int64_t deadline);
 /* Closes c: every blocked receiver gets 0, every blocked sender -EPIPE, and
- * values already buffered are still delivered. Returns 0, -EPIPE if c was
- * already closed, or -EINVAL for NULL. */
+ * values already buffered are still delivered. Returns 0, or -EINVAL for
+ * NULL. Closing a closed channel is a program error, as in Go: it aborts
+ * with "weft: close of closed channel in weft_close (goroutine N)". */
 WEFT_API int weft_close(weft_chan *c);
 /* Values buffered now, and the capacity. 0 for NULL. */
 WEFT_API size_t weft_chan_len(weft_chan *c);
@@ -411,13 +417,41 @@ WEFT_API void weft_group_free(weft_group *g);
 
 /* Go's goroutine dump (what SIGQUIT prints in Go): writes every goroutine
  * to out, one entry each with its id, name, state, how long it has waited,
- * where it was started and a backtrace. */
+ * where it was started and a backtrace, in Go's format:
+ *
+ *   goroutine 7 "worker" [chan receive, 3 minutes]:
+ *   weft_recv+0x2c
+ *   	/usr/lib/libweft.so.0 +0x6a2c
+ *   worker+0x1d
+ *   	/home/me/prog +0x1a3d
+ *   created by main+0x41 in goroutine 1
+ *   	/home/me/prog +0x1b02
+ *
+ * Each entry starts with a blank line; the caller's goroutine comes first,
+ * then the others by id. States: running, runnable, or what a goroutine
+ * waits for (chan receive, chan send, select, sync.Mutex.Lock, sleep, ...,
+ * with the wait's length once it reaches a second). A goroutine running on
+ * another thread is shown without a stack. Frames are found by frame
+ * pointers (build your code with -fno-omit-frame-pointer to see its
+ * frames); the second line of a frame is the module and the offset that
+ * addr2line takes. When every goroutine is blocked the dump is exact;
+ * otherwise it is a snapshot taken while the others run, as in Go. Safe to
+ * call from any goroutine or thread, but not from a signal handler.
+ *
+ * Two opt-in uses, read from the environment when the runtime starts
+ * (set to anything but "" or "0"):
+ * - WEFT_DUMP_ON_SIGQUIT: SIGQUIT (Ctrl-\) prints "SIGQUIT: quit" and the
+ *   dump to stderr, then exits with status 2, as Go does. weft then owns
+ *   SIGQUIT's disposition.
+ * - WEFT_LEAKS: at exit, the goroutines still alive (but the one calling
+ *   exit) are dumped to stderr under "weft: N goroutines still alive at
+ *   exit (leaks?):". The exit status is unchanged. */
 WEFT_API void weft_dump(FILE *out);
 
 /* Deadlock detection. When nothing can ever wake anybody, weft prints
  *   weft: fatal error: all goroutines are asleep - deadlock!
- * and a blank line to stderr, then weft_dump(stderr), and aborts, as Go
- * does. "Nothing can wake anybody" means, all at once:
+ * to stderr, then weft_dump(stderr) (each goroutine after a blank line),
+ * and aborts, as Go does. "Nothing can wake anybody" means, all at once:
  * - no goroutine is running or runnable (one in a system call is running);
  * - no timer is pending: no goroutine sleeps or waits with a deadline, and
  *   no weft_timer, ticker, weft_after or context deadline is armed;

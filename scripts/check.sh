@@ -8,8 +8,10 @@
 #   build-ucontext/ gcc 12, the portable ucontext switch; the unit tests
 #                   of the core runtime (goroutines, scheduler, sleep, stacks,
 #                   WaitGroup)
-#   build-clang/    clang 14, -O2, no sanitizer; unit tests only (clang
-#                   optimizes thread-local accesses differently from gcc)
+#   build-clang/    clang 14, -O2, no sanitizer, WEFT_DEBUG_CHECKS (misuse
+#                   checks such as a channel used after its last unref);
+#                   unit tests only (clang optimizes thread-local accesses
+#                   differently from gcc)
 # Each build runs every test under CTest; the last line sums them up as
 # "total: N passed, N failed".
 set -uo pipefail
@@ -58,7 +60,7 @@ run_variant build-ucontext gcc "" \
   "-DWEFT_SWITCH=ucontext -DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF" \
   "-R test_(go|sched|sleep|stack|waitgroup)"
 run_variant build-clang clang "" \
-  "-DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF" "-L unit"
+  "-DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF -DWEFT_DEBUG_CHECKS=ON" "-L unit"
 
 echo "total: $passed passed, $failed failed"
 exit $status

@@ -14,6 +14,8 @@ packages=(
   valgrind          # valgrind.h: stacks are registered with Valgrind
   golang-go         # Go 1.19: the Go twins of the benchmarks
   gnuplot-nox       # draws the benchmark chart
+  libunwind-dev     # names static functions in goroutine dumps (optional)
+  gdb               # the test of scripts/weft-gdb.py
 )
 
 missing=()

@@ -36,12 +36,43 @@ weft_chan *weft_chan_make(size_t elem_size, size_t cap) {
     return NULL;
   memset(c, 0, sizeof *c);
   atomic_init(&c->refs, 1);
+#ifdef WEFT_DEBUG_CHECKS
+  atomic_init(&c->magic, WEFT__CHAN_LIVE);
+#endif
   c->cap = cap;
   c->elem_size = elem_size;
   return c;
 }
 
+#ifdef WEFT_DEBUG_CHECKS
+/* The last QUARANTINE dead channels stay allocated (and marked dead) so
+ * that a late use is reported instead of reading freed memory. */
+#define QUARANTINE 256
+static weft__spinlock quarantine_lock;
+static weft_chan *quarantine[QUARANTINE]; /* quarantine_lock */
+static size_t quarantine_next;            /* quarantine_lock */
+
+static void chan_free(weft_chan *c) {
+  weft__store_relaxed(&c->magic, WEFT__CHAN_DEAD);
+  weft__spin_lock(&quarantine_lock);
+  weft_chan *old = quarantine[quarantine_next];
+  quarantine[quarantine_next] = c;
+  quarantine_next = (quarantine_next + 1) % QUARANTINE;
+  weft__spin_unlock(&quarantine_lock);
+  free(old);
+}
+
+void weft__chan_check_slow(weft_chan *c, const char *call) {
+  weft__fatal("channel %p used after its last weft_chan_unref in %s "
+              "(goroutine %llu)",
+              (void *)c, call, (unsigned long long)weft_goid());
+}
+#else
+static void chan_free(weft_chan *c) { free(c); }
+#endif
+
 weft_chan *weft_chan_ref(weft_chan *c) {
+  weft__chan_check(c, "weft_chan_ref");
   if (c)
     weft__add_relaxed(&c->refs, 1); /* the caller already holds a ref */
   return c;
@@ -50,21 +81,27 @@ weft_chan *weft_chan_ref(weft_chan *c) {
 void weft_chan_unref(weft_chan *c) {
   if (c == NULL)
     return;
+  weft__chan_check(c, "weft_chan_unref");
   /* acq_rel: every use before another holder's unref happens before the
    * free. */
   int32_t old = weft__add_acqrel(&c->refs, -1);
   if (old == 1)
-    free(c);
+    chan_free(c);
   else if (old <= 0)
-    weft__fatal("weft_chan_unref: channel %p has no references left",
-                (void *)c);
+    weft__fatal("channel %p has no references left in weft_chan_unref "
+                "(goroutine %llu)",
+                (void *)c, (unsigned long long)weft_goid());
 }
 
 size_t weft_chan_len(weft_chan *c) {
+  weft__chan_check(c, "weft_chan_len");
   return c ? weft__load_relaxed(&c->qcount) : 0;
 }
 
-size_t weft_chan_cap(weft_chan *c) { return c ? c->cap : 0; }
+size_t weft_chan_cap(weft_chan *c) {
+  weft__chan_check(c, "weft_chan_cap");
+  return c ? c->cap : 0;
+}
 
 static unsigned char *slot(weft_chan *c, size_t i) {
   return c->buf + i * c->elem_size;
@@ -188,6 +225,7 @@ bool weft__past(int64_t deadline) {
 
 /* One send or receive: try, else give up at a past deadline, else park. */
 static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
+  weft__chan_check(c, send ? "weft_send" : "weft_recv");
   if (c == NULL)
     return weft__block_until(deadline, send ? "chan send (nil chan)"
                                             : "chan receive (nil chan)");
@@ -227,13 +265,13 @@ int weft_recv(weft_chan *c, void *elem) {
 }
 
 int weft_close(weft_chan *c) {
+  weft__chan_check(c, "weft_close");
   if (c == NULL)
     return -EINVAL;
   weft__spin_lock(&c->lock);
-  if (weft__load_relaxed(&c->closed)) {
-    weft__spin_unlock(&c->lock);
-    return -EPIPE;
-  }
+  if (weft__load_relaxed(&c->closed)) /* Go panics: a program error */
+    weft__fatal("close of closed channel in weft_close (goroutine %llu)",
+                (unsigned long long)weft_goid());
   weft__store_release(&c->closed, 1);
   /* Claim everyone under the lock, wake them after it. */
   weft__waiter *woken = NULL;

@@ -5,7 +5,11 @@
 #include "waiter.h"
 
 struct weft_chan {
-  weft__spinlock lock;   /* guards everything below but refs */
+  weft__spinlock lock;   /* guards everything below but refs and magic */
+#ifdef WEFT_DEBUG_CHECKS
+  _Atomic uint32_t magic; /* WEFT__CHAN_LIVE until the last unref; relaxed:
+                             a misuse check, not synchronization */
+#endif
   _Atomic int32_t refs;  /* acq_rel RMW; the last unref frees */
   _Atomic uint32_t closed; /* written under lock (release); read without it
                               by the non-blocking fast paths (acquire) */
@@ -18,6 +22,23 @@ struct weft_chan {
   weft__waitq sendq;       /* blocked senders */
   _Alignas(16) unsigned char buf[]; /* cap * elem_size bytes */
 };
+
+/* Debug builds (WEFT_DEBUG_CHECKS) catch a channel used after its last
+ * unref: the last unref marks it dead and parks it in a quarantine instead
+ * of freeing it at once, and every entry point checks the mark. */
+#define WEFT__CHAN_LIVE 0x6368616eu /* "chan" */
+#define WEFT__CHAN_DEAD 0x64656164u /* "dead" */
+#ifdef WEFT_DEBUG_CHECKS
+WEFT_INTERNAL void weft__chan_check_slow(weft_chan *c, const char *call);
+static inline void weft__chan_check(weft_chan *c, const char *call) {
+  if (c && weft__load_relaxed(&c->magic) != WEFT__CHAN_LIVE)
+    weft__chan_check_slow(c, call);
+}
+#else
+static inline void weft__chan_check(weft_chan *c, const char *call) {
+  (void)c, (void)call;
+}
+#endif
 
 /* One attempt of an operation, with c locked (and left locked). Returns 1
  * if it completed, 0 if it would block. On completion *wake is a claimed

@@ -104,8 +104,6 @@ void weft__dl_configure(int cfg) {
     fprintf(stderr, "weft: ignoring WEFT_DEADLOCK=%s (want 0 or 1)\n", env);
 }
 
-bool weft__dl_enabled(void) { return enabled; }
-
 /* ---- one look ----------------------------------------------------------- */
 
 typedef struct snap {
@@ -250,8 +248,9 @@ static bool look(snap *c1, snap *c2) {
 }
 
 static _Noreturn void report(void) {
+  /* Go's line; the dump starts each goroutine with a blank line, as Go. */
   static const char msg[] =
-      "weft: fatal error: all goroutines are asleep - deadlock!\n\n";
+      "weft: fatal error: all goroutines are asleep - deadlock!\n";
   ssize_t w = write(2, msg, sizeof msg - 1);
   (void)w;
   weft_dump(stderr);

@@ -35,7 +35,6 @@ static inline void weft__dl_thread_woken(void) {
 /* Whether detection is on: cfg is weft_config.deadlock_check (0: ask
  * $WEFT_DEADLOCK). Called once from start(). */
 WEFT_INTERNAL void weft__dl_configure(int cfg);
-WEFT_INTERNAL bool weft__dl_enabled(void);
 /* One look, from sysmon. Returns the interval sysmon should sleep before
  * the next look at most (a candidate is confirmed soon), or WEFT_FOREVER.
  * Does not return when it reports a deadlock. */

@@ -118,6 +118,7 @@ static void start(void) {
   }
   weft__sysmon_start(); /* inherits the same mask */
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  weft__diag_start();
   weft__store_release(&started, true);
 }
 

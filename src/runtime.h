@@ -42,6 +42,7 @@ typedef enum weft__gstatus {
 } weft__gstatus;
 
 typedef struct weft__g {
+  /* First cache line (x86-64): what every spawn and switch touches. */
   weft__ctx ctx;              /* saved registers; whoever switches */
   struct weft__g *schedlink;  /* global queue link; sched.lock */
   void (*fn)(void *);         /* immutable after creation */
@@ -50,10 +51,34 @@ typedef struct weft__g {
   weft__stack stack;          /* immutable; the record lies inside it */
   int saved_errno;            /* errno while switched out; the G itself */
   _Atomic int status;         /* weft__gstatus; relaxed, diagnostics only */
-  const char *wait_reason;    /* set by the G before it parks */
+  /* Second line. The dump (dump.c) may read a record at any time, even one
+   * being reused, so go.c sets every field one by one (no memset over
+   * atomics). */
+  _Atomic(const char *) wait_reason; /* the G stores it (relaxed) before it
+                                 parks; the dump reads it (relaxed) */
+  _Atomic int64_t wait_since; /* weft__coarse_now at the park; likewise */
   void *tsan_fiber;           /* TSan fiber; immutable */
-  char name[32];              /* immutable */
+  uint64_t parent_id;         /* creating goroutine's id; 0: a thread */
+  void *create_pc;            /* where weft_go was called; immutable */
+  _Atomic uint32_t magic;     /* WEFT__G_MAGIC, stored (release) last in
+                                 creation; the dump's acquire load pairs,
+                                 then reads the immutable fields */
+  char name[32];              /* immutable; NUL-terminated */
 } weft__g;
+
+#define WEFT__G_MAGIC 0x77656674u /* "weft" */
+
+/* Where the record of the goroutine on stack [lo, lo + size) lives: at the
+ * top, 64-byte aligned. go.c places it there; dump.c finds it there. */
+static inline weft__g *weft__g_of_stack(char *lo, size_t size) {
+  uintptr_t top = (uintptr_t)lo + size;
+  return (weft__g *)((top - sizeof(weft__g)) & ~(uintptr_t)63);
+}
+
+/* A clock for wait durations, refreshed by sysmon every 1-20 ms, so that a
+ * park stamps its start with one relaxed load instead of a clock read. Relaxed
+ * everywhere: a stale value only shortens a reported wait. */
+extern WEFT_INTERNAL _Atomic int64_t weft__coarse_now;
 
 typedef struct weft__p weft__p;
 typedef void (*weft__pending_fn)(weft__p *p, void *arg);
@@ -159,6 +184,10 @@ WEFT_INTERNAL int weft__go_queued(void (*fn)(void *), void *arg);
 WEFT_INTERNAL void weft__sysmon_start(void);
 /* Runs the due timers of any P's heap (a spinning P helps a busy one). */
 WEFT_INTERNAL void weft__run_due_timers(weft__p *victim, int64_t now);
+
+/* Diagnostics (diag.c): the SIGQUIT dump and the leak report at exit, if
+ * the environment asks for them. Called once, at start-up. */
+WEFT_INTERNAL void weft__diag_start(void);
 
 /* Start-up (proc.c): bind the calling thread to p, then run its scheduler
  * loop forever. */

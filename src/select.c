@@ -58,6 +58,7 @@ static void sort_locks(sel *s) {
   s->nlocks = 0;
   for (int i = 0; i < s->n; i++) {
     weft_chan *c = s->cs[i].chan;
+    weft__chan_check(c, "weft_select");
     if (c == NULL)
       continue;
     int j = s->nlocks;

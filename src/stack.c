@@ -23,8 +23,16 @@
  *   peak's stacks stay resident, as a cache; a background scavenger that
  *   returns whole idle arenas is future work.
  *
+ * - Every arena is also pushed on weft__stack_arenas, a list that is never
+ *   shortened, so the goroutine dump (dump.c) and the gdb script can find
+ *   every goroutine record without a per-spawn registry: each slot's top
+ *   holds a record (weft__g_of_stack), live while its magic is set and its
+ *   status is not DEAD (runtime.h). Slots never carved read as zeros.
+ *
  * Locking: class->lock protects every field of a size class. A cache is
- * touched only by its P's thread.
+ * touched only by its P's thread. weft__stack_arenas: pushed with a release
+ * CAS after the node is filled, read with acquire loads (weft__stack_each);
+ * nodes are immutable and never freed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -59,6 +67,7 @@ typedef struct size_class {
 } size_class;
 
 static size_class classes[NCLASS];
+WEFT_INTERNAL _Atomic(weft__arena *) weft__stack_arenas;
 static size_t default_size = WEFT_STACK_DEFAULT;
 static bool guard_by_madvise;
 static atomic_int fault_countdown; /* test hook; relaxed, no pairing needed */
@@ -111,15 +120,40 @@ static int install_guard(char *guard) {
   return mprotect(guard, WEFT__GUARD_SIZE, PROT_NONE) == 0 ? 0 : -ENOMEM;
 }
 
+static void arena_publish(weft__arena *a) {
+  weft__arena *head = weft__load_relaxed(&weft__stack_arenas);
+  do
+    a->next = head;
+  while (!atomic_compare_exchange_weak_explicit(&weft__stack_arenas, &head, a,
+                                                memory_order_release,
+                                                memory_order_relaxed));
+}
+
+void weft__stack_each(void (*fn)(char *lo, size_t size, void *arg),
+                      void *arg) {
+  /* pairs with arena_publish's release CAS */
+  for (weft__arena *a = weft__load_acquire(&weft__stack_arenas); a;
+       a = a->next)
+    for (size_t i = 0; i < a->n; i++)
+      fn(a->base + i * a->slot + WEFT__GUARD_SIZE, a->size, arg);
+}
+
 /* Carves a never-used slot; class lock held. */
 static int carve(size_class *c, size_t size, char **lo) {
   size_t slot = WEFT__GUARD_SIZE + size;
   if (c->fresh == NULL || c->fresh == c->end) {
     size_t n = ARENA_BYTES / slot ? ARENA_BYTES / slot : 1;
+    weft__arena *node = malloc(sizeof *node);
+    if (node == NULL)
+      return -ENOMEM; /* an arena the dump cannot see is not made */
     void *a = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (a == MAP_FAILED)
+    if (a == MAP_FAILED) {
+      free(node);
       return -ENOMEM;
+    }
+    *node = (weft__arena){NULL, a, slot, size, n};
+    arena_publish(node);
     c->fresh = a;
     c->end = c->fresh + n * slot;
   }

@@ -48,6 +48,22 @@ static inline bool weft__stack_guard_hit(const weft__stack *s, const void *a) {
   return c < s->lo && c >= s->lo - WEFT__GUARD_SIZE;
 }
 
+/* An arena of stacks (stack.c): n slots of [guard | stack of size] from
+ * base, each slot bytes apart. Immutable once published. */
+typedef struct weft__arena {
+  struct weft__arena *next;
+  char *base;
+  size_t slot, size, n;
+} weft__arena;
+/* Every arena ever made, newest first (the gdb script reads it too). */
+extern WEFT_INTERNAL _Atomic(weft__arena *) weft__stack_arenas;
+
+/* Calls fn(lo, size, arg) for every stack slot ever carved or carvable,
+ * live, cached or never used. Safe from any thread at any time. */
+WEFT_INTERNAL void weft__stack_each(void (*fn)(char *lo, size_t size,
+                                               void *arg),
+                                    void *arg);
+
 /* Testing hook: the next n stack allocations fail with -ENOMEM, as if the
  * kernel had refused the memory. */
 void weft__stack_fault_inject(int n);

@@ -13,9 +13,10 @@
  * It reads schedtick, runnext and the timer hint with relaxed loads: a
  * stale answer only delays help by one interval.
  *
- * sysmon is also where the deadlock detector looks (deadlock.c), every
- * interval, so it runs with one P too when detection is on (helping needs
- * two Ps). A candidate deadlock shortens the next interval to confirm it.
+ * It also keeps weft__coarse_now, the clock that parks stamp for the
+ * goroutine dump's wait durations (runtime.h), so it runs with one P too.
+ * And it is where the deadlock detector looks (deadlock.c), every
+ * interval; a candidate deadlock shortens the next interval to confirm it.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +28,9 @@
 
 #define MIN_INTERVAL WEFT_MS
 #define MAX_INTERVAL (20 * WEFT_MS)
+
+/* Line-aligned: every park reads it, only sysmon writes it. */
+_Alignas(64) _Atomic int64_t weft__coarse_now;
 
 static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
   uint32_t tick = weft__load_relaxed(&p->schedtick);
@@ -48,13 +52,13 @@ static void *sysmon_main(void *arg) {
   if (last == NULL)
     return NULL; /* no monitor: help and deadlock reports are lost */
   int64_t interval = MIN_INTERVAL;
-  bool helping = s->nprocs >= 2; /* one P has nobody to help it */
   for (;;) {
     struct timespec ts = {0, (long)interval};
     nanosleep(&ts, NULL);
     int64_t now = weft_now();
+    weft__store_relaxed(&weft__coarse_now, now); /* read by weft__park */
     bool help = false;
-    for (int i = 0; helping && i < s->nprocs; i++)
+    for (int i = 0; s->nprocs > 1 && i < s->nprocs; i++)
       help |= needs_help(s->allp[i], &last[i], now);
     if (help)
       weft__wakep();
@@ -68,8 +72,7 @@ static void *sysmon_main(void *arg) {
 }
 
 void weft__sysmon_start(void) {
-  if (weft__sched_g.nprocs < 2 && !weft__dl_enabled())
-    return; /* nobody to help, nothing to watch */
+  weft__store_relaxed(&weft__coarse_now, weft_now());
   pthread_t t;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
