@@ -35,12 +35,17 @@
  *   waker bumps nwake, which the waker does before waking it).
  * - At tL, num_threads - runtime threads == |K| and K's threads are alive,
  *   so every plain thread alive at tL is in K: none is running.
- * - A P's schedtick is bumped by local_pick, which every path from running
- *   anything back to the idle list passes through; so a P idle at tb whose
- *   schedtick did not move over [c1, c2] ran no goroutine in [c1, tb]. It
- *   follows that no goroutine ran in [tL, tb] and none could start a
- *   thread then; no plain thread ran in [tL, tb] either. So at tb every
- *   thread but sysmon is asleep: (1), (2) and (3) hold at the instant tb.
+ * - A P that leaves the idle list (leave_idle, or popped by wakep) goes
+ *   back to find_runnable's loop, whose local_pick bumps schedtick before
+ *   the P can idle again. So a P idle at tA and at tb whose schedtick did
+ *   not move over [c1, c2] stayed idle throughout [tA, tb]: it ran no
+ *   goroutine, no timer and no pending hook then. With every P so, and
+ *   every plain thread asleep in K at tL, nobody but sysmon ran in
+ *   [tL, tb], so nobody created a thread or queued work or a timer: at the
+ *   instant tb, (1), (2) and (3) all hold. (Memory order: each P bumps
+ *   schedtick before it pushes itself idle under sched.lock; c2 reads it
+ *   after check B took that lock, so c2 sees the latest value, and a stale
+ *   relaxed read at c1 can only make the two differ: a missed report.)
  * - While sched.lock is held, no P can leave the idle list (leave_idle and
  *   wakep take it), and an idle P consumes nothing (it runs no timers and
  *   takes no work before leaving), so check B sees one instant.
@@ -115,7 +120,7 @@ static void take(snap *s) {
   weft__sched *S = &weft__sched_g;
   s->nblock = weft__load_seqcst(&weft__dl.nblock); /* pairs with the RMWs */
   s->nwake = weft__load_seqcst(&weft__dl.nwake);
-  for (int i = 0; i < S->nprocs; i++) /* relaxed: see "schedtick" above */
+  for (int i = 0; i < S->nprocs; i++) /* relaxed: see "Memory order" above */
     s->ticks[i] = weft__load_relaxed(&S->allp[i]->schedtick);
 }
 
