@@ -7,8 +7,8 @@
  *   (2) no P holds a timer (sleeps, deadlines, timers, tickers, contexts
  *       with deadlines are all timers, as in Go);
  *   (3) every thread of the process that is not weft's own (the P threads,
- *       sysmon) or a sanitizer's service thread is a plain thread blocked
- *       in a weft wait without deadline.
+ *       sysmon, diag.c's SIGQUIT thread) or a sanitizer's service thread is
+ *       a plain thread blocked in a weft wait without deadline.
  * Nothing can then ever wake anyone: goroutines are woken only by running
  * goroutines, running plain threads and timers, and threads only by the
  * same. Signal handlers that call weft are the exception the user opts out
@@ -245,7 +245,10 @@ static bool look(snap *c1, snap *c2) {
   int64_t blocked = (int64_t)(c1->nblock - c1->nwake);
   if (blocked <= 0 || !all_idle())
     return false;
-  long plain = plain_threads(S->nprocs + 1); /* the Ps and sysmon */
+  /* The Ps, sysmon and the SIGQUIT thread: a flag read as 0 while that
+   * thread exists only overcounts plain threads (a missed report). */
+  long runtime = S->nprocs + 1 + weft__load_acquire(&weft__diag_nthreads);
+  long plain = plain_threads(runtime);
   if (!all_idle())
     return false;
   take(c2);

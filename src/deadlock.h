@@ -20,6 +20,10 @@ typedef struct weft__dl_counters {
 
 extern WEFT_INTERNAL weft__dl_counters weft__dl;
 
+/* Runtime threads besides the Ps and sysmon: diag.c's SIGQUIT dump thread
+ * (0 or 1; set once it exists, and it never exits but by _exit). */
+extern WEFT_INTERNAL _Atomic int weft__diag_nthreads;
+
 /* A plain thread commits to an endless wait: called before the lock that
  * makes its waiter findable is released, so no waker can precede it. */
 static inline void weft__dl_thread_blocks(void) {

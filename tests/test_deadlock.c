@@ -153,6 +153,18 @@ static void empty_select(void) {
 START_TEST(test_empty_select) { expect_report(empty_select); }
 END_TEST
 
+/* The SIGQUIT dump thread is weft's own: it does not hide a deadlock. */
+static void with_sigquit_thread(void) {
+  setenv("WEFT_DUMP_ON_SIGQUIT", "1", 1);
+  start_procs(2);
+  main_recv();
+}
+
+START_TEST(test_sigquit_thread_not_counted) {
+  expect_report(with_sigquit_thread);
+}
+END_TEST
+
 static weft_mutex mu = WEFT_MUTEX_INIT;
 
 static void lock_twice(void) {
@@ -391,7 +403,8 @@ START_TEST(test_switched_off) {
 END_TEST
 
 WEFT_TEST_MAIN("deadlock", test_main_recv_no_goroutines, test_goroutine_cycle,
-               test_empty_select, test_mutex_locked_twice, test_after_traffic,
+               test_empty_select, test_sigquit_thread_not_counted,
+               test_mutex_locked_twice, test_after_traffic,
                test_timer_pending, test_plain_thread_sends_later,
                test_main_outside_weft,
                test_goroutine_in_syscall, test_thread_deadline_pending,
