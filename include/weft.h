@@ -33,6 +33,15 @@
  * - Scheduling is cooperative: a goroutine runs until it blocks, yields or
  *   returns. A goroutine that spins forever without calling weft keeps its
  *   processor (P) to itself; other Ps keep running other goroutines.
+ *
+ * Finding races (Go's -race)
+ * - Build weft with -DWEFT_RACE=ON (clang) and your program with
+ *   $(pkg-config --cflags --libs weft-race): ThreadSanitizer then reports
+ *   every data race with both goroutines' stacks. Exactly the
+ *   happens-before edges of Go's memory model count: channel operations
+ *   and close, the sync calls below, context cancellation, timers and
+ *   weft_go. Goroutines that only ran one after another on a thread are
+ *   not ordered by that. See README "Finding races" and src/race.h.
  */
 #ifndef WEFT_H
 #define WEFT_H

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's second command, and what CI runs: the whole test suite, in
-# five builds:
+# six builds:
 #   build/          gcc 12, RelWithDebInfo (-O2)
 #   build-asan/     gcc 12, AddressSanitizer
 #   build-tsan/     clang 14, ThreadSanitizer (gcc 12's TSan dies beyond
@@ -12,6 +12,9 @@
 #                   checks such as a channel used after its last unref);
 #                   unit tests only (clang optimizes thread-local accesses
 #                   differently from gcc)
+#   build-race/     clang 14, -DWEFT_RACE=ON (Go's -race: the program under
+#                   TSan, the runtime not); the race litmus cases and the
+#                   examples, which must be race-free
 # Each build runs every test under CTest; the last line sums them up as
 # "total: N passed, N failed".
 set -uo pipefail
@@ -61,6 +64,11 @@ run_variant build-ucontext gcc "" \
   "-R test_(go|sched|sleep|stack|waitgroup)"
 run_variant build-clang clang "" \
   "-DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF -DWEFT_DEBUG_CHECKS=ON" "-L unit"
+
+# atexit_sleep_ms=0: TSan would wait a second at every exit for weft's Ps.
+TSAN_OPTIONS="atexit_sleep_ms=0 ${TSAN_OPTIONS:-}" \
+  run_variant build-race clang "" "-DWEFT_RACE=ON -DWEFT_BENCH=OFF" \
+  "-L race|example"
 
 echo "total: $passed passed, $failed failed"
 exit $status

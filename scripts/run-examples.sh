@@ -28,6 +28,7 @@ EXAMPLES=(
   context_timeout
   worker_pool
   atomics
+  race
 )
 
 if [[ $# -ne 1 ]]; then

@@ -15,6 +15,10 @@
  * waker touches only the claimed waiter, never c: the woken party may drop
  * its last reference and free c at once.
  *
+ * Race builds (race.h): each completed operation gives TSan Go's edges
+ * (race_handoff, weft__race_notify on the slot, &closed for close), and
+ * values are copied unseen by TSan.
+ *
  * Memory ordering: c->lock orders everything. closed and qcount are atomics
  * only so that weft_chan_len and later lock-free fast paths may read them.
  */
@@ -23,6 +27,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "race.h"
 
 #define MAX_ELEM ((size_t)1 << 16) /* Go's limit on element size */
 
@@ -31,10 +36,10 @@ weft_chan *weft_chan_make(size_t elem_size, size_t cap) {
     return NULL;
   if (elem_size && cap > (SIZE_MAX - sizeof(weft_chan)) / elem_size)
     return NULL;
-  weft_chan *c = malloc(sizeof *c + cap * elem_size);
+  weft_chan *c = weft__rt_malloc(sizeof *c + cap * elem_size);
   if (c == NULL)
     return NULL;
-  memset(c, 0, sizeof *c);
+  weft__rt_memset0(c, sizeof *c);
   atomic_init(&c->refs, 1);
 #ifdef WEFT_DEBUG_CHECKS
   atomic_init(&c->magic, WEFT__CHAN_LIVE);
@@ -59,7 +64,7 @@ static void chan_free(weft_chan *c) {
   quarantine[quarantine_next] = c;
   quarantine_next = (quarantine_next + 1) % QUARANTINE;
   weft__spin_unlock(&quarantine_lock);
-  free(old);
+  weft__rt_free(old);
 }
 
 void weft__chan_check_slow(weft_chan *c, const char *call) {
@@ -68,7 +73,7 @@ void weft__chan_check_slow(weft_chan *c, const char *call) {
               (void *)c, call, (unsigned long long)weft_goid());
 }
 #else
-static void chan_free(weft_chan *c) { free(c); }
+static void chan_free(weft_chan *c) { weft__rt_free(c); }
 #endif
 
 weft_chan *weft_chan_ref(weft_chan *c) {
@@ -107,14 +112,42 @@ static unsigned char *slot(weft_chan *c, size_t i) {
   return c->buf + i * c->elem_size;
 }
 
+/* Unseen by TSan in race builds: each party reports its own side. */
 static void copy(void *dst, const void *src, size_t n) {
   if (n && dst && src)
-    memcpy(dst, src, n);
+    weft__rt_memcpy(dst, src, n);
 }
 
 static void zero(void *dst, size_t n) {
   if (n && dst)
-    memset(dst, 0, n);
+    weft__rt_memset0(dst, n);
+}
+
+/* The race detector's address for buffer slot i (race.h): the slot, or
+ * one address in the header when there is no buffer memory. */
+static void *race_slot(weft_chan *c, size_t i) {
+  return c->cap && c->elem_size ? (void *)slot(c, i) : (void *)&c->recvq;
+}
+
+/* Go's race edges for a value handed straight to a parked partner w:
+ * racesync when unbuffered; otherwise the value pretends to pass through
+ * the buffer (fill: the buffer was empty, so both indices advance). */
+static void race_handoff(weft_chan *c, weft__waiter *w, bool fill) {
+  if (c->cap == 0) {
+    weft__race_sync_with(w, race_slot(c, 0));
+    return;
+  }
+  weft__race_notify(race_slot(c, c->recvx));
+  weft__race_notify_for(w, race_slot(c, c->recvx));
+#if defined(WEFT_RACE) && WEFT_RACE
+  if (fill) {
+    if (++c->recvx == c->cap)
+      c->recvx = 0;
+    c->sendx = c->recvx;
+  }
+#else
+  (void)fill;
+#endif
 }
 
 static void qcount_set(weft_chan *c, size_t n) {
@@ -130,6 +163,7 @@ int weft__chan_try_send(weft_chan *c, const void *elem, int *rc,
   }
   weft__waiter *r = weft__waitq_claim(&c->recvq);
   if (r) { /* a receiver waits: hand the value over directly */
+    race_handoff(c, r, true);
     copy(r->elem, elem, c->elem_size);
     r->success = true;
     *wake = r;
@@ -138,6 +172,7 @@ int weft__chan_try_send(weft_chan *c, const void *elem, int *rc,
   }
   size_t n = weft__load_relaxed(&c->qcount);
   if (n < c->cap) {
+    weft__race_notify(race_slot(c, c->sendx));
     copy(slot(c, c->sendx), elem, c->elem_size);
     if (++c->sendx == c->cap)
       c->sendx = 0;
@@ -153,6 +188,7 @@ int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
   *wake = NULL;
   weft__waiter *s = weft__waitq_claim(&c->sendq);
   if (s) {
+    race_handoff(c, s, false);
     if (c->cap == 0) { /* unbuffered: straight from the sender */
       copy(elem, s->elem, c->elem_size);
     } else { /* full buffer: take the head, the sender refills the tail */
@@ -169,6 +205,7 @@ int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
   }
   size_t n = weft__load_relaxed(&c->qcount);
   if (n > 0) {
+    weft__race_notify(race_slot(c, c->recvx));
     copy(elem, slot(c, c->recvx), c->elem_size);
     zero(slot(c, c->recvx), c->elem_size);
     if (++c->recvx == c->cap)
@@ -178,6 +215,7 @@ int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
     return 1;
   }
   if (weft__load_relaxed(&c->closed)) {
+    weft__race_acquire(&c->closed); /* the close happened before */
     zero(elem, c->elem_size);
     *rc = 0;
     return 1;
@@ -201,13 +239,18 @@ static uint32_t park_on(weft_chan *c, weft__waitq *q, weft__waiter *w,
   weft__waiter_init(w);
   w->elem = elem;
   weft__waitq_push(q, w);
+  weft__race_park(w);
   uint32_t st = weft__wait_locked(w, &c->lock, deadline, reason);
   if (st == WEFT__TIMEDOUT) {
     weft__spin_lock(&c->lock);
     if (w->queued)
       weft__waitq_remove(q, w);
     weft__spin_unlock(&c->lock);
+    return st;
   }
+  weft__race_unpark(w);
+  if (!w->success && q == &c->recvq)
+    weft__race_acquire(&c->closed); /* woken by close */
   return st;
 }
 
@@ -224,8 +267,7 @@ bool weft__past(int64_t deadline) {
 }
 
 /* One send or receive: try, else give up at a past deadline, else park. */
-static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
-  weft__chan_check(c, send ? "weft_send" : "weft_recv");
+static int chan_do(weft_chan *c, void *elem, int64_t deadline, bool send) {
   if (c == NULL)
     return weft__block_until(deadline, send ? "chan send (nil chan)"
                                             : "chan receive (nil chan)");
@@ -246,6 +288,20 @@ static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
     return -ETIMEDOUT;
   /* A receive woken by close got a zeroed *elem from close itself. */
   return weft__chan_waited_rc(&w, send);
+}
+
+/* The race detector sees the sender read its value and the receiver write
+ * its own. (Go also makes send and close a race on the channel itself;
+ * weft does not, since a send on a closed channel is its -EPIPE, not a
+ * panic.) */
+static int chan_op(weft_chan *c, void *elem, int64_t deadline, bool send) {
+  weft__chan_check(c, send ? "weft_send" : "weft_recv");
+  if (c && send)
+    weft__race_read(elem, c->elem_size);
+  int rc = chan_do(c, elem, deadline, send);
+  if (c && !send && rc >= 0)
+    weft__race_write(elem, c->elem_size);
+  return rc;
 }
 
 int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
@@ -272,6 +328,7 @@ int weft_close(weft_chan *c) {
   if (weft__load_relaxed(&c->closed)) /* Go panics: a program error */
     weft__fatal("close of closed channel in weft_close (goroutine %llu)",
                 (unsigned long long)weft_goid());
+  weft__race_release(&c->closed); /* acquired by receives that see it */
   weft__store_release(&c->closed, 1);
   /* Claim everyone under the lock, wake them after it. */
   weft__waiter *woken = NULL;

@@ -7,6 +7,7 @@
  * is not lost: the waiter sees its ticket notified and does not park.
  * wait is an atomic (acq_rel RMW); notify and q are guarded by lock.
  */
+#include "race.h"
 #include "waiter.h"
 
 typedef struct cond_impl {
@@ -38,11 +39,13 @@ void weft_cond_wait(weft_cond *cp, weft_mutex *m) {
     weft__waitq_push(&c->q, &w);
     weft__wait_locked(&w, &c->lock, WEFT_FOREVER, "sync.Cond.Wait");
   }
+  weft__race_acquire(c); /* signal -> wake (the mutex orders the rest) */
   weft_mutex_lock(m);
 }
 
 void weft_cond_signal(weft_cond *cp) {
   cond_impl *c = (cond_impl *)cp;
+  weft__race_release(c);
   weft__spin_lock(&c->lock);
   uint32_t t = c->notify;
   if (t == weft__load_relaxed(&c->wait)) { /* no waiter without a signal */
@@ -64,6 +67,7 @@ void weft_cond_signal(weft_cond *cp) {
 
 void weft_cond_broadcast(weft_cond *cp) {
   cond_impl *c = (cond_impl *)cp;
+  weft__race_release(c);
   weft__spin_lock(&c->lock);
   c->notify = weft__load_relaxed(&c->wait);
   weft__waiter *w = c->q.head;

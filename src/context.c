@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "race.h"
 
 enum kind { BACKGROUND, CANCEL, VALUE, WITHOUT_CANCEL };
 
@@ -103,6 +104,7 @@ static weft_ctx *cancel_one(weft_ctx *c, bool remove, int err, int cause,
     weft__spin_unlock(&c->lock);
   } else {
     c->cause = cause ? cause : err;
+    weft__race_release(&c->err); /* cancel -> Err (Done: the close) */
     weft__store_release(&c->err, err); /* pairs with weft_ctx_err */
     weft_close(c->done);
     for (weft_ctx *ch = c->children; ch; ch = ch->sib_next) {
@@ -177,13 +179,13 @@ void weft_ctx_unref(weft_ctx *c) {
         weft__timer_del(&c->timer); /* waits out a running fire */
       weft_chan_unref(c->done);
     }
-    free(c);
+    weft__rt_free(c);
     c = parent;
   }
 }
 
 static weft_ctx *ctx_new(weft_ctx *parent, enum kind kind) {
-  weft_ctx *c = calloc(1, sizeof *c);
+  weft_ctx *c = weft__rt_calloc(1, sizeof *c);
   if (c == NULL)
     return NULL;
   atomic_init(&c->refs, 1);
@@ -211,7 +213,7 @@ static weft_ctx *cancel_ctx_new(weft_ctx *parent, int64_t deadline) {
   c->done = weft_chan_make(0, 0);
   if (c->done == NULL) {
     weft_ctx_unref(c->parent);
-    free(c);
+    weft__rt_free(c);
     return NULL;
   }
   weft_ctx *p = parent->canceler;
@@ -293,7 +295,10 @@ weft_chan *weft_ctx_done(weft_ctx *c) {
 
 int weft_ctx_err(weft_ctx *c) {
   /* acquire: pairs with cancel's release */
-  return c && c->canceler ? weft__load_acquire(&c->canceler->err) : 0;
+  int err = c && c->canceler ? weft__load_acquire(&c->canceler->err) : 0;
+  if (err)
+    weft__race_acquire(&c->canceler->err);
+  return err;
 }
 
 int weft_ctx_cause(weft_ctx *c) {
@@ -319,14 +324,16 @@ void *weft_ctx_value(weft_ctx *c, const void *key) {
 
 static void afterfunc_unref(weft_ctx_afterfunc *af) {
   if (weft__add_acqrel(&af->refs, -1) == 1)
-    free(af);
+    weft__rt_free(af);
 }
 
 static void run_afterfunc(void *arg) {
   weft_ctx_afterfunc *af = arg;
   int expected = AF_PENDING;
-  if (weft__cas_acqrel(&af->state, &expected, AF_STARTED))
+  if (weft__cas_acqrel(&af->state, &expected, AF_STARTED)) {
+    weft__race_acquire(af); /* weft_ctx_after_func happened before */
     af->fn(af->arg);
+  }
   afterfunc_unref(af);
 }
 
@@ -334,12 +341,13 @@ weft_ctx_afterfunc *weft_ctx_after_func(weft_ctx *c, void (*fn)(void *),
                                         void *arg) {
   if (c == NULL || fn == NULL)
     return NULL;
-  weft_ctx_afterfunc *af = calloc(1, sizeof *af);
+  weft_ctx_afterfunc *af = weft__rt_calloc(1, sizeof *af);
   if (af == NULL)
     return NULL;
   af->fn = fn;
   af->arg = arg;
   atomic_init(&af->refs, 2);
+  weft__race_release(af); /* acquired by run_afterfunc */
   weft_ctx *k = c->canceler;
   if (k == NULL) { /* never done: fn never runs */
     atomic_init(&af->refs, 1);

@@ -63,7 +63,8 @@
  * and one more after a fork) that sleep in the raw nanosleep system call
  * issued from the sanitizer runtime; glibc's sleeps use clock_nanosleep. In
  * sanitized builds a thread seen in nanosleep(2) at a PC inside the
- * sanitizer runtime's object, before and after tL, is not counted. If one
+ * sanitizer runtime's object, before and after tL, is not counted (race
+ * builds too: the program runs under TSan there). If one
  * is caught awake it counts as plain: no report that time (fail safe).
  * Without a sanitizer nothing is excluded.
  *
@@ -81,9 +82,12 @@
 #include "runtime.h"
 #include "sanitizer.h"
 
-#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
+/* Race builds leave the runtime uninstrumented, but the program runs under
+ * TSan, with its service threads. */
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN) || (defined(WEFT_RACE) && WEFT_RACE)
 #include <dirent.h>
 #include <dlfcn.h>
+#include <sanitizer/common_interface_defs.h>
 #include <sys/syscall.h>
 #define SANITIZED 1
 #endif

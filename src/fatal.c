@@ -6,11 +6,15 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "race.h"
 
 void weft__fatal(const char *fmt, ...) {
   /* Format on the stack and write(2) once: this also runs in the SIGSEGV
    * handler on the alternate signal stack, where stdio must not be used. */
   char buf[512];
+  /* Race builds: a dying process reports no races in its own message (it
+   * may be formatted on the shared alternate signal stack). */
+  weft__race_ignore_begin();
   memcpy(buf, "weft: ", 6);
   va_list ap;
   va_start(ap, fmt);

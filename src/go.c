@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "race.h"
 #include "sanitizer.h"
 #include "runtime.h"
 
@@ -58,9 +59,12 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
   if (size == 0)
     return -EINVAL;
   weft__stack st;
+  weft__race_ignore_begin(); /* runtime memory: unseen (race.h) */
   int rc = weft__stack_alloc(p ? &p->stacks : NULL, size, &st);
+  weft__race_ignore_end();
   if (rc)
     return rc;
+  weft__race_stack_fresh(st.lo, st.size);
   weft__g *g = weft__g_of_stack(st.lo, st.size);
   /* A cached stack still holds its last goroutine's record, which the dump
    * may be reading (dump.c): hide it first, then set every field (the
@@ -77,12 +81,14 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
   g->parent_id = p && p->cur ? p->cur->id : 0;
   g->create_pc = pc;
   if (o && o->name) {
-    strncpy(g->name, o->name, sizeof g->name - 1); /* pads with NULs */
-    g->name[sizeof g->name - 1] = '\0';
+    size_t n = strnlen(o->name, sizeof g->name - 1);
+    weft__rt_memcpy(g->name, o->name, n); /* unseen by TSan (race.h) */
+    g->name[n] = '\0';
   } else {
     g->name[0] = '\0';
   }
   g->tsan_fiber = weft__tsan_create();
+  weft__race_fiber_name(g->tsan_fiber, g->id, g->name);
   weft__ctx_make(&g->ctx, st.lo, (size_t)((char *)g - st.lo), g_entry, g);
   count_goroutine(p, 1);
   /* Last: the dump sees the record only once it is whole (pairs with the
@@ -153,7 +159,9 @@ static void free_g(weft__p *p, void *arg) {
   weft__g *g = arg;
   weft__stack st = g->stack; /* the record dies with the stack */
   weft__tsan_destroy(g->tsan_fiber);
+  weft__race_ignore_begin();
   weft__stack_free(&p->stacks, &st);
+  weft__race_ignore_end();
 }
 
 static _Noreturn void goexit(weft__g *g) {

@@ -18,6 +18,7 @@
  * Like a pthread mutex, a weft_mutex must not be freed while another party
  * may still be inside weft_mutex_unlock on it.
  */
+#include "race.h"
 #include "runq.h"
 #include "runtime.h"
 #include "sema.h"
@@ -121,9 +122,9 @@ static void lock_slow(mutex_impl *m) {
 void weft_mutex_lock(weft_mutex *mp) {
   mutex_impl *m = (mutex_impl *)mp;
   int32_t unlocked = 0;
-  if (weft__likely(cas(m, &unlocked, LOCKED)))
-    return;
-  lock_slow(m);
+  if (weft__unlikely(!cas(m, &unlocked, LOCKED)))
+    lock_slow(m);
+  weft__race_acquire(m); /* the last unlock happened before */
 }
 
 int weft_mutex_trylock(weft_mutex *mp) {
@@ -131,7 +132,10 @@ int weft_mutex_trylock(weft_mutex *mp) {
   int32_t old = weft__load_relaxed(&m->state);
   if (old & (LOCKED | STARVING))
     return 0;
-  return cas(m, &old, old | LOCKED) ? 1 : 0;
+  if (!cas(m, &old, old | LOCKED))
+    return 0;
+  weft__race_acquire(m);
+  return 1;
 }
 
 static void unlock_slow(mutex_impl *m, int32_t new) {
@@ -157,6 +161,7 @@ static void unlock_slow(mutex_impl *m, int32_t new) {
 
 void weft_mutex_unlock(weft_mutex *mp) {
   mutex_impl *m = (mutex_impl *)mp;
+  weft__race_release(m);
   int32_t new = weft__add_acqrel(&m->state, -LOCKED) - LOCKED;
   if (new != 0)
     unlock_slow(m, new);

@@ -1,6 +1,7 @@
 /* once.c -- sync.Once: done is read with acquire on the fast path and set
  * with release after fn returns, under m, so every caller returns after fn
  * has finished and sees what it wrote. */
+#include "race.h"
 #include "runtime.h"
 
 typedef struct once_impl {
@@ -14,11 +15,14 @@ _Static_assert(_Alignof(once_impl) <= _Alignof(weft_once),
 
 void weft_once_do(weft_once *op, void (*fn)(void *), void *arg) {
   once_impl *o = (once_impl *)op;
-  if (weft__load_acquire(&o->done)) /* pairs with the release below */
+  if (weft__load_acquire(&o->done)) { /* pairs with the release below */
+    weft__race_acquire(o); /* fn happened before */
     return;
+  }
   weft_mutex_lock(&o->m);
   if (!weft__load_relaxed(&o->done)) {
     fn(arg);
+    weft__race_release(o);
     weft__store_release(&o->done, 1);
   }
   weft_mutex_unlock(&o->m);

@@ -15,8 +15,9 @@
 #include <string.h>
 
 #include "deadlock.h"
-#include "sanitizer.h"
+#include "race.h"
 #include "runtime.h"
+#include "sanitizer.h"
 #include "signals.h"
 
 static pthread_once_t start_once = PTHREAD_ONCE_INIT;
@@ -61,6 +62,7 @@ static void *p_thread(void *arg) {
   weft__p_set_current(p);
   weft__signals_thread_init(p);
   p->g0_tsan_fiber = weft__tsan_current();
+  weft__race_g0_init();
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     pthread_attr_getstack(&attr, &p->g0_stack_lo, &p->g0_stack_size);

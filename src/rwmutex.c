@@ -8,6 +8,7 @@
  * reader that queued meanwhile. Writers exclude each other with w.
  * All counters are changed with acq_rel RMWs.
  */
+#include "race.h"
 #include "runtime.h"
 #include "sema.h"
 
@@ -31,19 +32,23 @@ void weft_rwmutex_rlock(weft_rwmutex *p) {
   if (weft__add_acqrel(&rw->readers, 1) + 1 < 0) /* a writer is pending */
     weft__sema_acquire(&rw->reader_sem, false, WEFT_FOREVER,
                        "sync.RWMutex.RLock");
+  weft__race_acquire(&rw->reader_sem); /* Go's race edges, as rwmutex.go */
 }
 
 int weft_rwmutex_tryrlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
   int32_t c = weft__load_relaxed(&rw->readers);
   while (c >= 0)
-    if (weft__cas_acqrel(&rw->readers, &c, c + 1))
+    if (weft__cas_acqrel(&rw->readers, &c, c + 1)) {
+      weft__race_acquire(&rw->reader_sem);
       return 1;
+    }
   return 0;
 }
 
 void weft_rwmutex_runlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__race_release(&rw->writer_sem); /* merges with the other readers */
   int32_t r = weft__add_acqrel(&rw->readers, -1) - 1;
   if (r >= 0)
     return;
@@ -62,6 +67,8 @@ void weft_rwmutex_lock(weft_rwmutex *p) {
   if (r != 0 && weft__add_acqrel(&rw->reader_wait, r) + r != 0)
     weft__sema_acquire(&rw->writer_sem, false, WEFT_FOREVER,
                        "sync.RWMutex.Lock");
+  weft__race_acquire(&rw->reader_sem);
+  weft__race_acquire(&rw->writer_sem);
 }
 
 int weft_rwmutex_trylock(weft_rwmutex *p) {
@@ -73,11 +80,14 @@ int weft_rwmutex_trylock(weft_rwmutex *p) {
     weft_mutex_unlock(&rw->w);
     return 0;
   }
+  weft__race_acquire(&rw->reader_sem);
+  weft__race_acquire(&rw->writer_sem);
   return 1;
 }
 
 void weft_rwmutex_unlock(weft_rwmutex *p) {
   rwmutex_impl *rw = (rwmutex_impl *)p;
+  weft__race_release(&rw->reader_sem);
   int32_t r = weft__add_acqrel(&rw->readers, MAX_READERS) + MAX_READERS;
   if (r >= MAX_READERS)
     weft__fatal("sync: Unlock of unlocked RWMutex in weft_rwmutex_unlock "

@@ -9,6 +9,10 @@
  *   not be instrumented itself (WEFT_NO_TSAN_SWITCH): TSan's function entry
  *   and exit hooks would push on one fiber's shadow stack and pop from
  *   another's.
+ * - Race builds (WEFT_RACE, race.h): the runtime itself is not instrumented
+ *   but the program is, so goroutines are still TSan fibers; they switch
+ *   with __tsan_switch_to_fiber_no_sync, so that running one after the
+ *   other on a thread orders nothing (Go's race detector does the same).
  */
 #ifndef WEFT_SANITIZER_H
 #define WEFT_SANITIZER_H
@@ -47,12 +51,21 @@ static inline void weft__asan_unpoison(void *p, size_t n) { (void)p, (void)n; }
 #define weft__asan_finish_switch(save) ((void)(save))
 #endif
 
-#ifdef WEFT_TSAN
+#if defined(WEFT_RACE) && WEFT_RACE && defined(WEFT_TSAN)
+#error "WEFT_RACE builds leave the runtime uninstrumented: no -fsanitize=thread"
+#endif
+
+#if defined(WEFT_TSAN) || (defined(WEFT_RACE) && WEFT_RACE)
 #include <sanitizer/tsan_interface.h>
+#if defined(WEFT_RACE) && WEFT_RACE
+#define WEFT__TSAN_SWITCH_FLAGS __tsan_switch_to_fiber_no_sync
+#else
+#define WEFT__TSAN_SWITCH_FLAGS 0
+#endif
 #define weft__tsan_current() __tsan_get_current_fiber()
 #define weft__tsan_create() __tsan_create_fiber(0)
 #define weft__tsan_destroy(f) __tsan_destroy_fiber(f)
-#define weft__tsan_switch(f) __tsan_switch_to_fiber((f), 0)
+#define weft__tsan_switch(f) __tsan_switch_to_fiber((f), WEFT__TSAN_SWITCH_FLAGS)
 #if defined(__clang__)
 #define WEFT_NO_TSAN_SWITCH __attribute__((disable_sanitizer_instrumentation))
 #else
@@ -66,8 +79,9 @@ static inline void weft__asan_unpoison(void *p, size_t n) { (void)p, (void)n; }
 #define WEFT_NO_TSAN_SWITCH
 #endif
 
-#if defined(WEFT_ASAN) || defined(WEFT_TSAN)
-/* Instrumented frames are several times larger. */
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN) || (defined(WEFT_RACE) && WEFT_RACE)
+/* Instrumented frames are several times larger (in race builds, the
+ * program's). */
 #define WEFT__SANITIZED_STACK ((size_t)256 * 1024)
 #endif
 

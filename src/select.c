@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "chan.h"
+#include "race.h"
 
 #define STACK_CASES 8
 
@@ -117,7 +118,10 @@ static uint32_t park(sel *s, weft__waiter *owner, int64_t deadline) {
                                                  : &cs->chan->recvq,
                        &s->ws[i]);
   }
+  weft__race_park(owner);
   uint32_t st = weft__wait(owner, unlock_all, s, deadline, "select");
+  if (st != WEFT__TIMEDOUT)
+    weft__race_unpark(owner);
   lock_all(s);
   for (int i = 0; i < s->n; i++) {
     weft_case *cs = &s->cs[i];
@@ -150,6 +154,8 @@ static int run(sel *s, int64_t deadline) {
     return -ETIMEDOUT;
   weft__waiter *fired = owner.fired;
   bool send = s->cs[fired->index].dir == WEFT_CASE_SEND;
+  if (!send && !fired->success) /* woken by close */
+    weft__race_acquire(&s->cs[fired->index].chan->closed);
   return finish(s->cs, fired->index, weft__chan_waited_rc(fired, send));
 }
 
@@ -175,8 +181,16 @@ int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
     s.locks = (weft_chan **)(s.ws + n);
     s.poll = (int *)(s.locks + n);
   }
+  /* As chan.c, each party reports its own side: every value to send is
+   * read on entry (Go evaluates them all then), the chosen receive's is
+   * written once it completed. */
+  for (int i = 0; i < n; i++)
+    if (cs[i].dir == WEFT_CASE_SEND && cs[i].chan)
+      weft__race_read(cs[i].elem, cs[i].chan->elem_size);
   int rc = run(&s, deadline);
   free(heap);
+  if (rc >= 0 && cs[rc].dir == WEFT_CASE_RECV)
+    weft__race_write(cs[rc].elem, cs[rc].chan->elem_size);
   return rc;
 }
 

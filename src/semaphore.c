@@ -1,6 +1,7 @@
 /* semaphore.c -- weft_sema, the public counting semaphore, on weft__sema. */
 #include <stddef.h>
 
+#include "race.h"
 #include "sema.h"
 
 _Static_assert(sizeof(weft__sema) <= sizeof(weft_sema), "weft_sema too small");
@@ -10,7 +11,10 @@ _Static_assert(offsetof(weft__sema, count) == 0,
                "WEFT_SEMA_INIT sets the count as the first word");
 
 int weft_sema_acquire_dl(weft_sema *s, int64_t deadline) {
-  return weft__sema_acquire((weft__sema *)s, false, deadline, "semaphore");
+  int rc = weft__sema_acquire((weft__sema *)s, false, deadline, "semaphore");
+  if (rc == 0)
+    weft__race_acquire(s); /* release -> acquire */
+  return rc;
 }
 
 int weft_sema_acquire(weft_sema *s) {
@@ -18,9 +22,13 @@ int weft_sema_acquire(weft_sema *s) {
 }
 
 int weft_sema_tryacquire(weft_sema *s) {
-  return weft__sema_try((weft__sema *)s) ? 1 : 0;
+  if (!weft__sema_try((weft__sema *)s))
+    return 0;
+  weft__race_acquire(s);
+  return 1;
 }
 
 void weft_sema_release(weft_sema *s) {
+  weft__race_release(s);
   weft__sema_release((weft__sema *)s, false);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "chan.h"
+#include "race.h"
 
 struct weft_timer {
   weft__timer t;       /* in a P's heap while armed */
@@ -58,11 +59,12 @@ int weft_sleep(int64_t ns) {
 /* Runs on the thread of the P whose heap held t, without the heap lock. */
 static bool fire(weft__timer *ht) {
   weft_timer *t = (weft_timer *)ht;
+  weft__race_acquire(t); /* whoever started it happened before */
   int64_t now = weft_now();
   weft_send_dl(t->c, &now, 0); /* non-blocking: a full channel drops it */
   if (t->once) {
     weft_chan_unref(t->c);
-    free(t);
+    weft__rt_free(t);
     return false;
   }
   if (t->period == 0)
@@ -74,12 +76,12 @@ static bool fire(weft__timer *ht) {
 }
 
 static weft_timer *timer_make(int64_t ns, int64_t period, bool once) {
-  weft_timer *t = calloc(1, sizeof *t);
+  weft_timer *t = weft__rt_calloc(1, sizeof *t);
   if (t == NULL)
     return NULL;
   t->c = weft_chan_make(sizeof(int64_t), 1);
   if (t->c == NULL) {
-    free(t);
+    weft__rt_free(t);
     return NULL;
   }
   t->period = period;
@@ -87,6 +89,7 @@ static weft_timer *timer_make(int64_t ns, int64_t period, bool once) {
   t->t.idx = -1;
   t->t.fn = fire;
   t->t.when = deadline_in(ns);
+  weft__race_release(t); /* start -> fire */
   weft__timer_add_any(&t->t);
   return t;
 }
@@ -95,7 +98,7 @@ weft_chan *weft_after(int64_t ns) {
   weft_chan *c = weft_chan_make(sizeof(int64_t), 1);
   if (c == NULL)
     return NULL;
-  weft_timer *t = calloc(1, sizeof *t);
+  weft_timer *t = weft__rt_calloc(1, sizeof *t);
   if (t == NULL) {
     weft_chan_unref(c);
     return NULL;
@@ -106,6 +109,7 @@ weft_chan *weft_after(int64_t ns) {
   t->t.idx = -1;
   t->t.fn = fire;
   t->t.when = deadline_in(ns);
+  weft__race_release(t); /* start -> fire */
   weft__timer_add_any(&t->t);
   return c;
 }
@@ -151,6 +155,7 @@ int weft_timer_reset(weft_timer *t, int64_t ns) {
   if (t->period)
     t->period = ns;
   t->t.when = deadline_in(ns);
+  weft__race_release(t); /* start -> fire */
   weft__timer_add_any(&t->t);
   weft__spin_unlock(&t->lock);
   return rc;
@@ -163,5 +168,5 @@ void weft_timer_free(weft_timer *t) {
   weft__timer_del(&t->t);
   weft__spin_unlock(&t->lock);
   weft_chan_unref(t->c);
-  free(t);
+  weft__rt_free(t);
 }

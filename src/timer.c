@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 
+#include "race.h"
 #include "timer.h"
 
 void weft__timers_init(weft__timers *ts) {
@@ -82,7 +83,7 @@ static void remove_at(weft__timers *ts, int32_t i) {
 static void insert(weft__timers *ts, weft__timer *t) {
   if (ts->n == ts->cap) {
     int32_t cap = ts->cap ? 2 * ts->cap : 64;
-    weft__timer **h = realloc(ts->heap, (size_t)cap * sizeof *h);
+    weft__timer **h = weft__rt_realloc(ts->heap, (size_t)cap * sizeof *h);
     if (h == NULL)
       weft__fatal("out of memory growing a timer heap");
     ts->heap = h;
@@ -153,7 +154,9 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
     ts->running_cancelled = false;
     weft__spin_unlock(&ts->lock);
     running_here = t;
+    void *race = weft__race_timers_begin(); /* as this P's g0 (race.h) */
     bool again = t->fn(t); /* may free t, if it returns false */
+    weft__race_timers_end(race);
     running_here = NULL;
     weft__spin_lock(&ts->lock);
     ts->running = NULL;

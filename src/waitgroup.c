@@ -15,6 +15,7 @@
  *   wholly done. Otherwise it takes the lock, and either reads zero (the
  *   Add has unlocked) or queues a waiter that the zeroing Add will find.
  */
+#include "race.h"
 #include "waiter.h"
 
 typedef struct wg_impl {
@@ -35,6 +36,8 @@ static _Noreturn void negative(const char *call) {
 
 static void wg_add(weft_waitgroup *wgp, int64_t delta, const char *call) {
   wg_impl *wg = (wg_impl *)wgp;
+  if (delta < 0) /* Done -> Wait (Go's ReleaseMerge) */
+    weft__race_release(wg);
   int64_t v = weft__load_relaxed(&wg->count);
   while (v + delta != 0) { /* fast path: the counter stays above zero */
     if (v + delta < 0)
@@ -65,8 +68,7 @@ void weft_wg_add(weft_waitgroup *wg, int64_t delta) {
 
 void weft_wg_done(weft_waitgroup *wg) { wg_add(wg, -1, "weft_wg_done"); }
 
-void weft_wg_wait(weft_waitgroup *wgp) {
-  wg_impl *wg = (wg_impl *)wgp;
+static void wg_wait(wg_impl *wg) {
   if (weft__load_acquire(&wg->count) == 0 && /* pairs with Add's RMW */
       weft__load_acquire(&wg->lock.locked) == 0) /* and with its unlock */
     return;
@@ -80,4 +82,9 @@ void weft_wg_wait(weft_waitgroup *wgp) {
   }
   weft__waitq_push(&wg->waiters, &w);
   weft__wait_locked(&w, &wg->lock, WEFT_FOREVER, "sync.WaitGroup.Wait");
+}
+
+void weft_wg_wait(weft_waitgroup *wgp) {
+  wg_wait((wg_impl *)wgp);
+  weft__race_acquire(wgp); /* every Done before the zero */
 }
