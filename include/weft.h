@@ -90,6 +90,8 @@ typedef struct weft_config {
   size_t stack_size; /* default stack for weft_go; 0 = WEFT_STACK_DEFAULT */
   uint64_t sched_seed; /* nonzero: the deterministic schedule mode with this
                           seed (below); 0 = $WEFT_SCHED_SEED, else off */
+  int deadlock_check; /* deadlock detection (see weft_dump): > 0 on, < 0
+                         off, 0 = $WEFT_DEADLOCK (0 off, 1 on), else on */
 } weft_config;
 
 /* Optional: configure the runtime before first use. Returns 0, -EINVAL for a
@@ -487,6 +489,33 @@ WEFT_API void weft_group_free(weft_group *g);
  *   exit) are dumped to stderr under "weft: N goroutines still alive at
  *   exit (leaks?):". The exit status is unchanged. */
 WEFT_API void weft_dump(FILE *out);
+
+/* Deadlock detection. When nothing can ever wake anybody, weft prints
+ *   weft: fatal error: all goroutines are asleep - deadlock!
+ * to stderr, then weft_dump(stderr) (each goroutine after a blank line),
+ * and aborts, as Go does. "Nothing can wake anybody" means, all at once:
+ * - no goroutine is running or runnable (one in a system call is running);
+ * - no timer is pending: no goroutine sleeps or waits with a deadline, and
+ *   no weft_timer, ticker, weft_after or context deadline is armed;
+ * - every OS thread of the process other than weft's own is a plain thread
+ *   blocked in a weft call without deadline (weft_recv, weft_send,
+ *   weft_select, weft_wg_wait, weft_mutex_lock, ...).
+ * A thread anywhere else could still wake someone: one running code,
+ * blocked in read(2), pthread_join or nanosleep, or in a weft call with a
+ * deadline. Any such thread, even one that never called weft, prevents the
+ * report, so weft reports strictly fewer deadlocks than Go (whose runtime
+ * owns every thread): main in pthread_join on a thread blocked forever in
+ * weft is not reported. Threads created by libraries behind the program's
+ * back (a SIGEV_THREAD timer, say) count as able to wake someone, so they
+ * switch detection off in effect. (Sanitizer builds recognise the
+ * sanitizer runtime's own threads and do not count them.) Detection runs in
+ * weft's monitor thread, which looks every 1-20 ms, so a deadlock is
+ * usually reported within a tenth of a second. Go exits with status 2
+ * there; weft aborts, as for its other fatal errors.
+ * The one thing weft cannot see is a wake-up from a signal handler (a
+ * handler that sends on a channel or closes one): programs that do that
+ * should turn detection off with WEFT_DEADLOCK=0 in the environment or
+ * weft_config.deadlock_check = -1. */
 
 #ifdef __cplusplus
 }

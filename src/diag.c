@@ -27,11 +27,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deadlock.h"
 #include "futex.h"
 #include "runtime.h"
 #include "traceback.h"
 
 static _Atomic uint32_t quit_word; /* 0 until SIGQUIT */
+/* 1 once the dump thread exists: a runtime thread, which the deadlock
+ * detector must not count as a plain thread able to wake anyone. Release
+ * after pthread_create; the detector's acquire load pairs with it. */
+WEFT_INTERNAL _Atomic int weft__diag_nthreads;
 
 static void on_sigquit(int sig) {
   (void)sig;
@@ -67,6 +72,7 @@ static void sigquit_start(void) {
           stderr);
     return;
   }
+  weft__store_release(&weft__diag_nthreads, 1);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigquit;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadlock.h"
 #include "detsched.h"
 #include "race.h"
 #include "runtime.h"
@@ -103,6 +104,7 @@ static void start(void) {
   s->nprocs = procs_locked();
   s->stack_default = default_stack_locked();
   uint64_t seed = sched_seed_locked();
+  weft__dl_configure(cfg.deadlock_check); /* before sysmon reads it */
   pthread_mutex_unlock(&cfg_lock);
   if (seed)
     weft__det_start(seed); /* before the P's thread exists: see detsched.c */
@@ -158,6 +160,7 @@ int weft_init(const weft_config *c) {
   if (!weft__load_acquire(&started)) {
     cfg.procs = c->procs;
     cfg.sched_seed = c->sched_seed;
+    cfg.deadlock_check = c->deadlock_check;
     cfg.stack_size = 0;
     if (c->stack_size) {
       size_t s = WEFT_STACK_MIN;

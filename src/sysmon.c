@@ -15,12 +15,15 @@
  *
  * It also keeps weft__coarse_now, the clock that parks stamp for the
  * goroutine dump's wait durations (runtime.h), so it runs with one P too.
+ * And it is where the deadlock detector looks (deadlock.c), every
+ * interval; a candidate deadlock shortens the next interval to confirm it.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "deadlock.h"
 #include "runtime.h"
 
 #define MIN_INTERVAL WEFT_MS
@@ -35,8 +38,11 @@ static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
   *last = tick;
   if (!stuck)
     return false;
+  /* now - MIN_INTERVAL, not next + MIN_INTERVAL: next is WEFT_FOREVER
+   * when the heap is empty, and the sum would overflow (it did: an idle
+   * process had one P woken every interval). */
   return weft__load_relaxed(&p->runnext) != NULL ||
-         weft__timers_next(&p->timers) + MIN_INTERVAL <= now;
+         weft__timers_next(&p->timers) <= now - MIN_INTERVAL;
 }
 
 static void *sysmon_main(void *arg) {
@@ -44,7 +50,7 @@ static void *sysmon_main(void *arg) {
   weft__sched *s = &weft__sched_g;
   uint32_t *last = calloc((size_t)s->nprocs, sizeof *last);
   if (last == NULL)
-    return NULL; /* no monitor: only help for stuck Ps is lost */
+    return NULL; /* no monitor: help and deadlock reports are lost */
   int64_t interval = MIN_INTERVAL;
   for (;;) {
     struct timespec ts = {0, (long)interval};
@@ -58,6 +64,9 @@ static void *sysmon_main(void *arg) {
       weft__wakep();
     interval = help ? MIN_INTERVAL
                     : (interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2);
+    int64_t confirm = weft__dl_tick(); /* may not return: a deadlock */
+    if (confirm < interval)
+      interval = confirm;
   }
   return NULL;
 }

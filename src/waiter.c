@@ -10,6 +10,7 @@
  */
 #include "waiter.h"
 
+#include "deadlock.h"
 #include "futex.h"
 
 typedef struct park_args {
@@ -51,6 +52,7 @@ static void waiter_clear(weft__waiter *w) {
   w->success = false;
   w->g = NULL;
   w->fired = NULL;
+  w->counted = false;
   atomic_init(&w->state, WEFT__WAITING);
   w->timer.idx = -1;
   w->timer.heap = NULL;
@@ -90,6 +92,10 @@ static uint32_t wait_thread(weft__waiter *w, int64_t deadline) {
 uint32_t weft__wait(weft__waiter *w, void (*unlock)(void *), void *arg,
                     int64_t deadline, const char *reason) {
   if (w->g == NULL) {
+    /* Counted before the unlock that lets wakers find w (deadlock.h). */
+    w->counted = deadline == WEFT_FOREVER;
+    if (w->counted)
+      weft__dl_thread_blocks();
     if (unlock)
       unlock(arg);
     return wait_thread(w, deadline);
@@ -117,6 +123,8 @@ bool weft__claim(weft__waiter *w) {
 void weft__wake_claimed(weft__waiter *w) {
   weft__waiter *o = w->owner;
   weft__g *g = o->g; /* read before WOKEN: a thread owner may return then */
+  if (g == NULL && o->counted)
+    weft__dl_thread_woken(); /* before WOKEN: then the thread may run */
   o->fired = w;
   weft__store_release(&o->state, WEFT__WOKEN); /* publishes fired, success
                                                   and the delivered value */

@@ -45,6 +45,9 @@ struct weft__waiter {
   weft__g *g;                /* NULL: a plain thread; immutable */
   _Atomic uint32_t state;    /* see above; also the thread's futex word */
   weft__waiter *fired;       /* the claimed waiter; written before WOKEN */
+  bool counted;              /* a thread in an endless wait, counted in
+                                weft__dl (deadlock.h); set before the
+                                waiter is findable, read by the waker */
   weft__timer timer;         /* the deadline of a goroutine */
 };
 
