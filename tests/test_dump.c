@@ -26,7 +26,8 @@ static char *dump_string(void) {
 
 /* The entry of the goroutine named name (a copy; the caller frees it), or
  * NULL. An entry runs from "goroutine " to the next blank line. */
-static char *entry_named(const char *dump, const char *name) {
+__attribute__((noinline)) static char *entry_named(const char *dump,
+                                                const char *name) {
   char key[64];
   snprintf(key, sizeof key, " \"%s\" [", name);
   const char *k = strstr(dump, key);
