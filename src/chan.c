@@ -266,6 +266,20 @@ bool weft__past(int64_t deadline) {
   return deadline != WEFT_FOREVER && deadline <= weft_now();
 }
 
+/* Locks c and tries the operation: true with *rc set and c unlocked (and
+ * the partner woken) if it completed, false with c still locked. */
+static inline __attribute__((always_inline)) bool
+try_locked(weft_chan *c, void *elem, bool send, int *rc) {
+  weft__waiter *wake;
+  weft__spin_lock(&c->lock);
+  if (send ? weft__chan_try_send(c, elem, rc, &wake)
+           : weft__chan_try_recv(c, elem, rc, &wake)) {
+    unlock_and_wake(c, wake, *rc);
+    return true;
+  }
+  return false;
+}
+
 /* One send or receive: try, else give up at a past deadline, else park.
  * Inlined into its two callers, each specialized by its constant send (gcc
  * stops doing so by itself once the callers have synchronization points). */
@@ -275,11 +289,8 @@ chan_do(weft_chan *c, void *elem, int64_t deadline, bool send) {
     return weft__block_until(deadline, send ? "chan send (nil chan)"
                                             : "chan receive (nil chan)");
   int rc;
-  weft__waiter *wake;
-  weft__spin_lock(&c->lock);
-  if (send ? weft__chan_try_send(c, elem, &rc, &wake)
-           : weft__chan_try_recv(c, elem, &rc, &wake))
-    return unlock_and_wake(c, wake, rc);
+  if (try_locked(c, elem, send, &rc))
+    return rc;
   if (weft__past(deadline)) {
     weft__spin_unlock(&c->lock);
     return -ETIMEDOUT;
@@ -314,11 +325,8 @@ int weft__chan_poll(weft_chan *c, void *elem, bool send) {
   if (c == NULL)
     return -ETIMEDOUT;
   int rc;
-  weft__waiter *wake;
-  weft__spin_lock(&c->lock);
-  if (send ? weft__chan_try_send(c, elem, &rc, &wake)
-           : weft__chan_try_recv(c, elem, &rc, &wake))
-    return unlock_and_wake(c, wake, rc);
+  if (try_locked(c, elem, send, &rc))
+    return rc;
   weft__spin_unlock(&c->lock);
   return -ETIMEDOUT;
 }
