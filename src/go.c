@@ -17,8 +17,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "race.h"
 #include "detsched.h"
+#include "race.h"
 #include "sanitizer.h"
 #include "runtime.h"
 
@@ -120,8 +120,8 @@ static void enqueue(weft__p *p, weft__g *g) {
 
 /* pc: the caller of the public entry point, the dump's "created by". One
  * copy, which weft_go and weft_go_opts reach by a tail call. */
-static WEFT_NOINLINE int go_at(void (*fn)(void *), void *arg, const weft_go_options *o,
-                 void *pc) {
+static WEFT_NOINLINE int go_at(void (*fn)(void *), void *arg,
+                                const weft_go_options *o, void *pc) {
   if (fn == NULL)
     return -EINVAL;
   weft__ensure_started();
