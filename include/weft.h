@@ -470,15 +470,25 @@ WEFT_API void weft_group_free(weft_group *g);
  *   	/home/me/prog +0x1b02
  *
  * Each entry starts with a blank line; the caller's goroutine comes first,
- * then the others by id. States: running, runnable, or what a goroutine
- * waits for (chan receive, chan send, select, sync.Mutex.Lock, sleep, ...,
- * with the wait's length once it reaches a second). A goroutine running on
- * another thread is shown without a stack. Frames are found by frame
- * pointers (build your code with -fno-omit-frame-pointer to see its
- * frames); the second line of a frame is the module and the offset that
- * addr2line takes. When every goroutine is blocked the dump is exact;
- * otherwise it is a snapshot taken while the others run, as in Go. Safe to
- * call from any goroutine or thread, but not from a signal handler.
+ * then the others by id, then every plain thread blocked in a weft call,
+ * with its frames from that call outwards (Go's main is goroutine 1; in
+ * weft, main is a thread):
+ *
+ *   thread 4242 (main) [sync.WaitGroup.Wait]:
+ *   weft_wg_wait+0xc1
+ *   	/home/me/prog +0x74b1
+ *   main+0x6b
+ *   	/home/me/prog +0x2638
+ *
+ * States: running, runnable, or what a goroutine waits for (chan receive,
+ * chan send, select, sync.Mutex.Lock, sleep, ..., with the wait's length
+ * once it reaches a second). A goroutine running on another thread is shown
+ * without a stack. Frames are found by frame pointers (build your code with
+ * -fno-omit-frame-pointer to see its frames); the second line of a frame is
+ * the module and the offset that addr2line takes. When every goroutine is
+ * blocked the dump is exact; otherwise it is a snapshot taken while the
+ * others run, as in Go. Safe to call from any goroutine or thread, but not
+ * from a signal handler.
  *
  * Two opt-in uses, read from the environment when the runtime starts
  * (set to anything but "" or "0"):

@@ -30,15 +30,21 @@
  *   ...
  *   created by function+0xoff in goroutine 1
  *   	module +0xoff
- * The caller's own goroutine comes first, the others by id. Dumps are
- * serialized by dump_lock, which also guards traceback.c's symbol cache.
+ * The caller's own goroutine comes first, the others by id. Then come the
+ * plain threads blocked in weft (threadwait.h), as
+ *   thread 4242 (main) [sync.WaitGroup.Wait]:
+ * with their frames from the wait outwards: Go shows main as goroutine 1,
+ * and weft's main is a thread. Dumps are serialized by dump_lock, which
+ * also guards traceback.c's symbol cache.
  */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime.h"
+#include "threadwait.h"
 #include "traceback.h"
 
 static pthread_mutex_t dump_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -103,23 +109,24 @@ static int by_id(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static void print_state(FILE *out, const gsnap *s, bool self) {
-  if (self || s->status == WEFT__G_RUNNING) {
-    fputs("running", out);
-    return;
-  }
-  if (s->status == WEFT__G_RUNNABLE) {
-    fputs("runnable", out);
-    return;
-  }
-  fputs(s->reason ? s->reason : "waiting", out);
-  int64_t waited = weft_now() - s->since;
-  if (s->since == 0 || waited < WEFT_SEC)
+static void print_wait(FILE *out, const char *reason, int64_t since) {
+  fputs(reason ? reason : "waiting", out);
+  int64_t waited = weft_now() - since;
+  if (since == 0 || waited < WEFT_SEC)
     return;
   if (waited >= 60 * WEFT_SEC)
     fprintf(out, ", %" PRId64 " minutes", waited / (60 * WEFT_SEC));
   else
     fprintf(out, ", %" PRId64 " seconds", waited / WEFT_SEC);
+}
+
+static void print_state(FILE *out, const gsnap *s, bool self) {
+  if (self || s->status == WEFT__G_RUNNING)
+    fputs("running", out);
+  else if (s->status == WEFT__G_RUNNABLE)
+    fputs("runnable", out);
+  else
+    print_wait(out, s->reason, s->since);
 }
 
 static void print_frames(FILE *out, const uintptr_t *pcs, int n) {
@@ -166,6 +173,22 @@ static void print_one(FILE *out, const gsnap *s, uintptr_t self_fp) {
     weft__print_pc(out, s->create_pc, "created by ", in);
 }
 
+/* Plain threads blocked in weft (threadwait.h), after the goroutines:
+ * Go shows main as goroutine 1, weft's main is a thread. */
+static void dump_threads(FILE *out) {
+  weft__thread_snap *v;
+  size_t n = weft__thread_wait_collect(&v);
+  for (size_t i = 0; i < n; i++) {
+    fprintf(out, "\nthread %ld%s [", (long)v[i].tid,
+            v[i].tid == getpid() ? " (main)" : "");
+    print_wait(out, v[i].reason, v[i].since);
+    fputs("]:\n", out);
+    for (int k = 0; k < v[i].npcs; k++)
+      weft__print_pc(out, v[i].pcs[k], "", "");
+  }
+  free(v);
+}
+
 /* Prints every goroutine but skip (0: none); returns how many. */
 static size_t dump_locked(FILE *out, uint64_t skip, uintptr_t self_fp) {
   const weft__g *me = weft__curg();
@@ -194,6 +217,7 @@ void weft_dump(FILE *out) {
   uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
   pthread_mutex_lock(&dump_lock);
   dump_locked(out, 0, fp);
+  dump_threads(out);
   fflush(out);
   pthread_mutex_unlock(&dump_lock);
 }

@@ -96,6 +96,11 @@ int weft__traceback_self(const weft__g *g, uintptr_t fp, uintptr_t *pcs,
   return fp_walk(0, fp, (uintptr_t)g->stack.lo, (uintptr_t)g, pcs, max);
 }
 
+int weft__traceback_bounded(uintptr_t fp, uintptr_t lo, uintptr_t hi,
+                            uintptr_t *pcs, int max) {
+  return fp_walk(0, fp, lo, hi, pcs, max);
+}
+
 /* ---- symbols ----------------------------------------------------------- */
 
 #define CACHE 512 /* direct-mapped, by pc */

@@ -21,6 +21,12 @@ WEFT_INTERNAL int weft__traceback_parked(const weft__g *g, uintptr_t *pcs,
 WEFT_INTERNAL int weft__traceback_self(const weft__g *g, uintptr_t fp,
                                        uintptr_t *pcs, int max);
 
+/* The same inside explicit bounds [lo, hi) of some stack, from a frame
+ * pointer fp of it (a plain thread's, blocked in weft: threadwait.c). */
+WEFT_INTERNAL int weft__traceback_bounded(uintptr_t fp, uintptr_t lo,
+                                          uintptr_t hi, uintptr_t *pcs,
+                                          int max);
+
 /* Describes pc (a return address: pc - 1 is looked up) as Go's traceback
  * does, in two lines: "<prefix>function+0xoff<suffix>\n" and
  * "\tmodule +0xoff\n". */

@@ -12,6 +12,7 @@
 
 #include "deadlock.h"
 #include "futex.h"
+#include "threadwait.h"
 
 typedef struct park_args {
   weft__waiter *w;
@@ -96,9 +97,14 @@ uint32_t weft__wait(weft__waiter *w, void (*unlock)(void *), void *arg,
     w->counted = deadline == WEFT_FOREVER;
     if (w->counted)
       weft__dl_thread_blocks();
+    weft__thread_wait tw; /* for the dump: where this thread waits */
+    weft__thread_wait_enter(&tw, reason,
+                            (uintptr_t)__builtin_frame_address(0));
     if (unlock)
       unlock(arg);
-    return wait_thread(w, deadline);
+    uint32_t st = wait_thread(w, deadline);
+    weft__thread_wait_leave(&tw);
+    return st;
   }
   park_args a = {w, unlock, arg, deadline};
   weft__park(arm_and_unlock, &a, reason);

@@ -135,6 +135,9 @@ static void expect_cycle_dump(void (*fn)(void)) {
   ck_assert_msg(strstr(buf, "goroutine 1 [chan receive") &&
                     strstr(buf, "goroutine 2 [chan receive"),
                 "both goroutines not dumped: %s", buf);
+  /* And main, a plain thread here (Go's goroutine 1), where it waits. */
+  ck_assert_msg(strstr(buf, " (main) [sync.WaitGroup.Wait]:\n"),
+                "main thread not dumped: %s", buf);
 }
 
 START_TEST(test_goroutine_cycle) {

@@ -227,6 +227,55 @@ START_TEST(test_dump_states_and_frames) {
 }
 END_TEST
 
+/* ---- a plain thread blocked in weft ------------------------------------- */
+
+static weft_chan *g_main_chan;
+static char *g_thread_dump;
+
+/* Dumps until the main thread shows up, blocked in its receive, then lets
+ * it go. */
+static void dump_until_main_listed(void *arg) {
+  (void)arg;
+  char want[64];
+  snprintf(want, sizeof want, "\nthread %ld (main) [chan receive]:",
+           (long)getpid());
+  for (int i = 0; i < 1000; i++) {
+    char *d = dump_string();
+    if (strstr(d, want)) {
+      g_thread_dump = d;
+      break;
+    }
+    free(d);
+    weft_sleep(10 * WEFT_MS);
+  }
+  int v = 1;
+  weft_send(g_main_chan, &v);
+}
+
+PARKER int dump_main_waits(void) {
+  int v = 0;
+  int rc = weft_recv(g_main_chan, &v);
+  sink++;
+  return rc == 1 ? v : -1;
+}
+
+START_TEST(test_dump_shows_blocked_thread) {
+  g_main_chan = weft_chan_make(sizeof(int), 0);
+  go_or_die(dump_until_main_listed, NULL);
+  ck_assert_int_eq(dump_main_waits(), 1);
+  ck_assert_msg(g_thread_dump != NULL, "main never listed as blocked");
+  /* Its stack is walked from the wait: the caller's frame is there. */
+  const char *t = strstr(g_thread_dump, "\nthread ");
+  ck_assert_msg(strstr(t, "dump_main_waits+0x"), "%s", g_thread_dump);
+  free(g_thread_dump);
+  /* Once it runs again it is off the list. */
+  char *d = dump_string();
+  ck_assert_msg(strstr(d, "\nthread ") == NULL, "%s", d);
+  free(d);
+  weft_chan_unref(g_main_chan);
+}
+END_TEST
+
 /* ---- a dump from a goroutine, and one running elsewhere ----------------- */
 
 static _Atomic(char *) g_self_dump;
@@ -361,5 +410,6 @@ START_TEST(test_sigquit_dump) {
 }
 END_TEST
 
-WEFT_TEST_MAIN("dump", test_dump_states_and_frames, test_dump_from_goroutine,
+WEFT_TEST_MAIN("dump", test_dump_states_and_frames,
+               test_dump_shows_blocked_thread, test_dump_from_goroutine,
                test_leak_report, test_sigquit_dump)
