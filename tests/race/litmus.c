@@ -686,11 +686,21 @@ static void context_after_func(void) { /* registration -> fn */
   weft_ctx_after_func_stop(af);
   weft_ctx_unref(ctx);
 }
+/* errno's address, looked up anew at every call: the compiler may keep
+ * __errno_location()'s result (a const function) across weft_yield, and
+ * the goroutine may come back on another thread (README: "Goroutines
+ * migrate between threads"). The asm keeps clang from treating this
+ * function as const in turn. */
+static __attribute__((noinline)) int *errno_here(void) {
+  int *p = &errno;
+  __asm__ volatile("" : "+r"(p));
+  return p;
+}
 static void errno_user(void *a) {
   for (int i = 0; i < 100; i++) {
-    errno = (int)(intptr_t)a;
+    *errno_here() = (int)(intptr_t)a;
     weft_yield();
-    if (errno != (int)(intptr_t)a)
+    if (*errno_here() != (int)(intptr_t)a)
       abort(); /* weft keeps errno per goroutine */
   }
   send(c, 1);
