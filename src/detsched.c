@@ -35,7 +35,8 @@
  *
  * Taking a goroutine from the middle of the ring is the owner's business
  * only because there are no thieves: steal_once skips its own P, and
- * sysmon, which only reads rings anyway, is not started with one P.
+ * sysmon, which runs with one P too (the dump's clock, the deadlock
+ * detector), only reads rings and helps stuck Ps only when there are two.
  */
 #include <errno.h>
 #include <stdio.h>
