@@ -52,31 +52,13 @@ static void ex_loop(void) {
   }
 }
 
-static void ex_goroutine(void *arg) {
-  (void)arg;
-  ex_loop();
-  weft_wg_done(&g_joined);
-}
-
-static void *ex_thread(void *arg) {
-  (void)arg;
-  ex_loop();
-  return NULL;
-}
-
 START_TEST(test_mutual_exclusion) {
   weft_procs(4);
   weft_wg_add(&g_ex_gate, 1);
-  weft_wg_add(&g_joined, EX_GOROUTINES);
-  for (int i = 0; i < EX_GOROUTINES; i++)
-    ck_assert_int_eq(weft_go(ex_goroutine, NULL), 0);
-  pthread_t th[EX_THREADS];
-  for (int i = 0; i < EX_THREADS; i++)
-    ck_assert_int_eq(pthread_create(&th[i], NULL, ex_thread, NULL), 0);
+  weft_test_mixed m = {0};
+  weft_test_mixed_start(&m, ex_loop, EX_GOROUTINES, EX_THREADS);
   weft_wg_done(&g_ex_gate); /* everyone starts together */
-  for (int i = 0; i < EX_THREADS; i++)
-    pthread_join(th[i], NULL);
-  weft_wg_wait(&g_joined);
+  weft_test_mixed_join(&m);
   WEFT_ASSERT_NO_FAILURES();
   weft_mutex_lock(&g_ex);
   ck_assert_int_eq(g_ex_counter, (long)(EX_GOROUTINES + EX_THREADS) * EX_ITERS);

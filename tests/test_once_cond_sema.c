@@ -52,18 +52,6 @@ static void once_caller(void) {
   atomic_fetch_add(&g_once_returned, 1);
 }
 
-static void once_g(void *arg) {
-  (void)arg;
-  once_caller();
-  weft_wg_done(&g_joined);
-}
-
-static void *once_t(void *arg) {
-  (void)arg;
-  once_caller();
-  return NULL;
-}
-
 static void never(void *arg) {
   (void)arg;
   atomic_fetch_add(&g_once_runs, 1000);
@@ -72,17 +60,11 @@ static void never(void *arg) {
 START_TEST(test_once_race) {
   weft_procs(4);
   weft_wg_add(&g_once_gate, 1);
-  weft_wg_add(&g_joined, ONCE_GOROUTINES);
-  for (int i = 0; i < ONCE_GOROUTINES; i++)
-    ck_assert_int_eq(weft_go(once_g, NULL), 0);
-  pthread_t th[ONCE_THREADS];
-  for (int i = 0; i < ONCE_THREADS; i++)
-    ck_assert_int_eq(pthread_create(&th[i], NULL, once_t, NULL), 0);
+  weft_test_mixed m = {0};
+  weft_test_mixed_start(&m, once_caller, ONCE_GOROUTINES, ONCE_THREADS);
   weft_test_os_sleep_ms(10);
   weft_wg_done(&g_once_gate);
-  for (int i = 0; i < ONCE_THREADS; i++)
-    pthread_join(th[i], NULL);
-  weft_wg_wait(&g_joined);
+  weft_test_mixed_join(&m);
   WEFT_ASSERT_NO_FAILURES();
   ck_assert_int_eq(atomic_load(&g_once_runs), 1);
   ck_assert_int_eq(atomic_load(&g_once_returned),
@@ -206,26 +188,10 @@ static void bc_wait(void) {
   atomic_fetch_add(&g_b_woken, 1);
 }
 
-static void bc_g(void *arg) {
-  (void)arg;
-  bc_wait();
-  weft_wg_done(&g_joined);
-}
-
-static void *bc_t(void *arg) {
-  (void)arg;
-  bc_wait();
-  return NULL;
-}
-
 START_TEST(test_cond_broadcast) {
   weft_procs(4);
-  weft_wg_add(&g_joined, BC_GOROUTINES);
-  for (int i = 0; i < BC_GOROUTINES; i++)
-    ck_assert_int_eq(weft_go(bc_g, NULL), 0);
-  pthread_t th[BC_THREADS];
-  for (int i = 0; i < BC_THREADS; i++)
-    ck_assert_int_eq(pthread_create(&th[i], NULL, bc_t, NULL), 0);
+  weft_test_mixed m = {0};
+  weft_test_mixed_start(&m, bc_wait, BC_GOROUTINES, BC_THREADS);
   /* Every waiter counted itself under the mutex before waiting, so once
    * the count is full, all of them are in (or past) cond_wait. */
   int all = 0;
@@ -247,9 +213,7 @@ START_TEST(test_cond_broadcast) {
   ck_assert_msg(WEFT_POLL_UNTIL(atomic_load(&g_b_woken) == BC_N, 10000),
                 "broadcast woke %d of %d waiters", atomic_load(&g_b_woken),
                 BC_N);
-  for (int i = 0; i < BC_THREADS; i++)
-    pthread_join(th[i], NULL);
-  weft_wg_wait(&g_joined);
+  weft_test_mixed_join(&m);
   WEFT_ASSERT_NO_FAILURES();
 }
 END_TEST
@@ -274,29 +238,13 @@ static void sg_wait(void) {
   weft_mutex_unlock(&g_sm);
 }
 
-static void sg_g(void *arg) {
-  (void)arg;
-  sg_wait();
-  weft_wg_done(&g_joined);
-}
-
-static void *sg_t(void *arg) {
-  (void)arg;
-  sg_wait();
-  return NULL;
-}
-
 START_TEST(test_cond_signal_one) {
   weft_procs(4);
   /* Signal with nobody waiting is a no-op (it is not remembered). */
   weft_cond_signal(&g_sc);
   weft_cond_broadcast(&g_sc);
-  weft_wg_add(&g_joined, SG_GOROUTINES);
-  for (int i = 0; i < SG_GOROUTINES; i++)
-    ck_assert_int_eq(weft_go(sg_g, NULL), 0);
-  pthread_t th[SG_THREADS];
-  for (int i = 0; i < SG_THREADS; i++)
-    ck_assert_int_eq(pthread_create(&th[i], NULL, sg_t, NULL), 0);
+  weft_test_mixed m = {0};
+  weft_test_mixed_start(&m, sg_wait, SG_GOROUTINES, SG_THREADS);
   int all = 0;
   for (int64_t dl = weft_test_clock() + 10 * WEFT_SEC; weft_test_clock() < dl;) {
     weft_mutex_lock(&g_sm);
@@ -324,9 +272,7 @@ START_TEST(test_cond_signal_one) {
                   "signal %d woke %d waiters in all", i,
                   atomic_load(&g_s_woken));
   }
-  for (int i = 0; i < SG_THREADS; i++)
-    pthread_join(th[i], NULL);
-  weft_wg_wait(&g_joined);
+  weft_test_mixed_join(&m);
 }
 END_TEST
 
@@ -528,29 +474,11 @@ static void sl_loop(void) {
   }
 }
 
-static void sl_g(void *arg) {
-  (void)arg;
-  sl_loop();
-  weft_wg_done(&g_joined);
-}
-
-static void *sl_t(void *arg) {
-  (void)arg;
-  sl_loop();
-  return NULL;
-}
-
 START_TEST(test_sema_limit) {
   weft_procs(4);
-  weft_wg_add(&g_joined, SL_GOROUTINES);
-  for (int i = 0; i < SL_GOROUTINES; i++)
-    ck_assert_int_eq(weft_go(sl_g, NULL), 0);
-  pthread_t th[SL_THREADS];
-  for (int i = 0; i < SL_THREADS; i++)
-    ck_assert_int_eq(pthread_create(&th[i], NULL, sl_t, NULL), 0);
-  for (int i = 0; i < SL_THREADS; i++)
-    pthread_join(th[i], NULL);
-  weft_wg_wait(&g_joined);
+  weft_test_mixed m = {0};
+  weft_test_mixed_start(&m, sl_loop, SL_GOROUTINES, SL_THREADS);
+  weft_test_mixed_join(&m);
   WEFT_ASSERT_NO_FAILURES();
   ck_assert_int_eq(atomic_load(&g_sl_total),
                    (long)(SL_GOROUTINES + SL_THREADS) * SL_ITERS);

@@ -46,29 +46,11 @@ static void pr_reader(void) {
   }
 }
 
-static void pr_goroutine(void *arg) {
-  (void)arg;
-  pr_reader();
-  weft_wg_done(&g_joined);
-}
-
-static void *pr_thread(void *arg) {
-  (void)arg;
-  pr_reader();
-  return NULL;
-}
-
 START_TEST(test_readers_share) {
   weft_procs(4);
-  weft_wg_add(&g_joined, PR_GOROUTINES);
-  for (int i = 0; i < PR_GOROUTINES; i++)
-    ck_assert_int_eq(weft_go(pr_goroutine, NULL), 0);
-  pthread_t th[PR_THREADS];
-  for (int i = 0; i < PR_THREADS; i++)
-    ck_assert_int_eq(pthread_create(&th[i], NULL, pr_thread, NULL), 0);
-  for (int i = 0; i < PR_THREADS; i++)
-    pthread_join(th[i], NULL);
-  weft_wg_wait(&g_joined);
+  weft_test_mixed m = {0};
+  weft_test_mixed_start(&m, pr_reader, PR_GOROUTINES, PR_THREADS);
+  weft_test_mixed_join(&m);
   WEFT_ASSERT_NO_FAILURES();
   ck_assert_int_eq(atomic_load(&g_pr_max), PR_N);
   /* All read locks were released: a writer gets in at once. */
@@ -129,50 +111,22 @@ static void wx_write(int i) {
   atomic_fetch_add(&g_wx_writes, 1);
 }
 
-static void wx_reader_g(void *arg) {
-  (void)arg;
+static void wx_reader(void) {
   for (int i = 0; i < WX_ITERS; i++)
     wx_read(i);
-  weft_wg_done(&g_joined);
 }
 
-static void wx_writer_g(void *arg) {
-  (void)arg;
+static void wx_writer(void) {
   for (int i = 0; i < WX_ITERS; i++)
     wx_write(i);
-  weft_wg_done(&g_joined);
-}
-
-static void *wx_reader_t(void *arg) {
-  (void)arg;
-  for (int i = 0; i < WX_ITERS; i++)
-    wx_read(i);
-  return NULL;
-}
-
-static void *wx_writer_t(void *arg) {
-  (void)arg;
-  for (int i = 0; i < WX_ITERS; i++)
-    wx_write(i);
-  return NULL;
 }
 
 START_TEST(test_writer_excludes) {
   weft_procs(4);
-  weft_wg_add(&g_joined, WX_READERS + WX_WRITERS);
-  for (int i = 0; i < WX_READERS; i++)
-    ck_assert_int_eq(weft_go(wx_reader_g, NULL), 0);
-  for (int i = 0; i < WX_WRITERS; i++)
-    ck_assert_int_eq(weft_go(wx_writer_g, NULL), 0);
-  pthread_t th[WX_THREAD_READERS + WX_THREAD_WRITERS];
-  for (int i = 0; i < WX_THREAD_READERS; i++)
-    ck_assert_int_eq(pthread_create(&th[i], NULL, wx_reader_t, NULL), 0);
-  for (int i = 0; i < WX_THREAD_WRITERS; i++)
-    ck_assert_int_eq(pthread_create(&th[WX_THREAD_READERS + i], NULL,
-                                    wx_writer_t, NULL), 0);
-  for (int i = 0; i < WX_THREAD_READERS + WX_THREAD_WRITERS; i++)
-    pthread_join(th[i], NULL);
-  weft_wg_wait(&g_joined);
+  weft_test_mixed m = {0};
+  weft_test_mixed_start(&m, wx_reader, WX_READERS, WX_THREAD_READERS);
+  weft_test_mixed_start(&m, wx_writer, WX_WRITERS, WX_THREAD_WRITERS);
+  weft_test_mixed_join(&m);
   WEFT_ASSERT_NO_FAILURES();
   long writes = (long)(WX_WRITERS + WX_THREAD_WRITERS) * WX_ITERS;
   ck_assert_int_eq(atomic_load(&g_wx_writes), writes);

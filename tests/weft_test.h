@@ -215,6 +215,61 @@ static inline pthread_t spawn_thread(void (*fn)(void *), void *arg) {
   return th;
 }
 
+/* ---- one function on goroutines and plain threads at once --------------
+ *
+ *   weft_test_mixed m = {0};
+ *   weft_test_mixed_start(&m, worker, 8, 4);  (8 goroutines, 4 threads)
+ *   ... open a gate, watch progress ...
+ *   weft_test_mixed_join(&m);                 (all of them have returned)
+ *
+ * start may be called several times on one m, with other functions. m must
+ * stay in scope until join returns. */
+#define WEFT_TEST_MIXED_MAX 8         /* start calls per m */
+#define WEFT_TEST_MIXED_THREADS 64    /* threads per m */
+
+typedef struct weft_test_mixed weft_test_mixed;
+typedef struct weft_test_mixed_fn {
+  void (*fn)(void);
+  weft_test_mixed *m;
+} weft_test_mixed_fn;
+
+struct weft_test_mixed {
+  weft_waitgroup running; /* goroutines not yet returned */
+  int nfns, nthreads;
+  weft_test_mixed_fn fns[WEFT_TEST_MIXED_MAX];
+  pthread_t th[WEFT_TEST_MIXED_THREADS];
+};
+
+static inline void weft_test_mixed_g_(void *arg) {
+  weft_test_mixed_fn *f = arg;
+  f->fn();
+  weft_wg_done(&f->m->running); /* touches nothing after: m may be gone */
+}
+
+static inline void weft_test_mixed_t_(void *arg) {
+  ((weft_test_mixed_fn *)arg)->fn();
+}
+
+static inline void weft_test_mixed_start(weft_test_mixed *m, void (*fn)(void),
+                                         int goroutines, int threads) {
+  ck_assert_int_lt(m->nfns, WEFT_TEST_MIXED_MAX);
+  ck_assert_int_le(m->nthreads + threads, WEFT_TEST_MIXED_THREADS);
+  weft_test_mixed_fn *f = &m->fns[m->nfns++];
+  f->fn = fn;
+  f->m = m;
+  weft_wg_add(&m->running, goroutines);
+  for (int i = 0; i < goroutines; i++)
+    go_or_die(weft_test_mixed_g_, f);
+  for (int i = 0; i < threads; i++)
+    m->th[m->nthreads++] = spawn_thread(weft_test_mixed_t_, f);
+}
+
+static inline void weft_test_mixed_join(weft_test_mixed *m) {
+  for (int i = 0; i < m->nthreads; i++)
+    pthread_join(m->th[i], NULL);
+  weft_wg_wait(&m->running);
+}
+
 /* Whether name is a word of the space- or comma-separated list. */
 static inline int weft_test_listed(const char *list, const char *name) {
   size_t len = strlen(name);
