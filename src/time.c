@@ -76,7 +76,8 @@ static bool fire(weft__timer *ht) {
   return true;
 }
 
-static weft_timer *timer_make(int64_t ns, int64_t period, bool once) {
+/* A timer with its channel, not yet started. */
+static weft_timer *timer_alloc(int64_t period, bool once) {
   weft_timer *t = weft__rt_calloc(1, sizeof *t);
   if (t == NULL)
     return NULL;
@@ -89,38 +90,38 @@ static weft_timer *timer_make(int64_t ns, int64_t period, bool once) {
   t->once = once;
   t->t.idx = -1;
   t->t.fn = fire;
+  return t;
+}
+
+static void timer_start(weft_timer *t, int64_t ns) {
   t->t.when = deadline_in(ns);
   weft__race_release(t); /* start -> fire */
   weft__timer_add_any(&t->t);
+}
+
+static weft_timer *timer_make(int64_t ns, int64_t period) {
+  weft_timer *t = timer_alloc(period, false);
+  if (t)
+    timer_start(t, ns);
   return t;
 }
 
 weft_chan *weft_after(int64_t ns) {
-  weft_chan *c = weft_chan_make(sizeof(int64_t), 1);
-  if (c == NULL)
+  weft_timer *t = timer_alloc(0, true);
+  if (t == NULL)
     return NULL;
-  weft_timer *t = weft__rt_calloc(1, sizeof *t);
-  if (t == NULL) {
-    weft_chan_unref(c);
-    return NULL;
-  }
-  /* The timer holds its own reference until it fires. */
-  t->c = weft_chan_ref(c);
-  t->once = true;
-  t->t.idx = -1;
-  t->t.fn = fire;
-  t->t.when = deadline_in(ns);
-  weft__race_release(t); /* start -> fire */
-  weft__timer_add_any(&t->t);
+  /* The caller's reference; the timer holds its own until it fires. */
+  weft_chan *c = weft_chan_ref(t->c);
+  timer_start(t, ns);
   return c;
 }
 
-weft_timer *weft_timer_new(int64_t ns) { return timer_make(ns, 0, false); }
+weft_timer *weft_timer_new(int64_t ns) { return timer_make(ns, 0); }
 
 weft_timer *weft_ticker_new(int64_t period) {
   if (period <= 0)
     return NULL;
-  return timer_make(period, period, false);
+  return timer_make(period, period);
 }
 
 weft_chan *weft_timer_chan(weft_timer *t) { return t ? t->c : NULL; }
