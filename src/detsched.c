@@ -9,7 +9,10 @@
  *   only interleavings are the switches the scheduler chooses.
  * - local_pick (sched.c) takes a uniformly random runnable goroutine among
  *   runnext, the P's ring and the global queue (weft__det_pick) instead of
- *   runnext first, then the ring in FIFO order.
+ *   runnext first, then the ring in FIFO order. It is the only way a G is
+ *   picked: find_runnable and go_idle leave the global queue to it, or a
+ *   goroutine that a plain thread queued just after a pick looked would
+ *   run without a draw, and the run would depend on that timing.
  * - weft_go from a goroutine runs the child at once (work-first, the normal
  *   behaviour) or keeps running the parent, by a coin.
  * - At every synchronization point (weft__sched_point: entry and exit of

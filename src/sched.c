@@ -436,6 +436,10 @@ static void leave_idle(weft__p *p) {
  * turned up on the way, else NULL to look again. */
 static weft__g *go_idle(weft__p *p) {
   weft__spin_lock(&S.lock);
+  if (weft__det_enabled() && weft__load_relaxed(&S.gq_len) != 0) {
+    weft__spin_unlock(&S.lock); /* for the draw to pick (find_runnable) */
+    return NULL;
+  }
   weft__g *g = globrunqget_locked(p, 0);
   if (g) {
     weft__spin_unlock(&S.lock);
@@ -498,10 +502,15 @@ static weft__g *find_runnable(weft__p *p) {
   for (;;) {
     run_timers_if_due(p);
     weft__g *g = local_pick(p);
-    if (g == NULL)
+    /* In the deterministic mode every G comes from a draw: the pick covers
+     * the global queue, and with one P there is no one to steal from. A G
+     * taken here instead would skip a draw whenever a plain thread queued
+     * it just after local_pick looked, and a seed would no longer replay. */
+    if (g == NULL && !weft__det_enabled()) {
       g = globrunqget(p, 0);
-    if (g == NULL)
-      g = spin_for_work(p);
+      if (g == NULL)
+        g = spin_for_work(p);
+    }
     if (g == NULL && weft__timers_next(&p->timers) > weft_now())
       g = go_idle(p);
     if (g) {
