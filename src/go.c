@@ -104,7 +104,7 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
 /* Pending hook of a spawn: the parent waits in runnext. */
 static void park_parent(weft__p *p, void *parent) {
   weft__store_relaxed(&((weft__g *)parent)->status, WEFT__G_RUNNABLE);
-  weft__runqput(p, parent, true);
+  weft__runqput_spawn(p, parent);
 }
 
 /* Queues a new G without running it: from a plain thread, the scheduler

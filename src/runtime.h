@@ -156,8 +156,12 @@ WEFT_INTERNAL void weft__park(weft__pending_fn hook, void *arg,
  * onto the global queue from a plain thread. */
 WEFT_INTERNAL void weft__ready(weft__g *g, bool next);
 
-/* Scheduling entry points used by go.c. */
+/* Scheduling entry points used by go.c. runqput: g at the ring's tail
+ * (wakes an idle P), or with next into runnext (a G it displaces goes to
+ * the ring, waking an idle P only for a burst: see sched.c). runqput_spawn:
+ * a spawning parent into runnext; a G it displaces always wakes one. */
 WEFT_INTERNAL void weft__runqput(weft__p *p, weft__g *g, bool next);
+WEFT_INTERNAL void weft__runqput_spawn(weft__p *p, weft__g *parent);
 WEFT_INTERNAL void weft__globrunqput(weft__g *g);
 WEFT_INTERNAL void weft__wakep(void);
 /* Leaves the running G, whose state the caller has set, for the next
