@@ -104,14 +104,14 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
 /* Pending hook of a spawn: the parent waits in runnext. */
 static void park_parent(weft__p *p, void *parent) {
   weft__store_relaxed(&((weft__g *)parent)->status, WEFT__G_RUNNABLE);
-  weft__runqput_spawn(p, parent);
+  weft__runqput(p, parent, WEFT__PUT_NEXT);
 }
 
 /* Queues a new G without running it: from a plain thread, the scheduler
  * (g0), or code that must not switch. */
 static void enqueue(weft__p *p, weft__g *g) {
   if (p) {
-    weft__runqput(p, g, false);
+    weft__runqput(p, g, WEFT__PUT_TAIL);
   } else {
     weft__globrunqput(g);
     weft__wakep();
@@ -179,7 +179,7 @@ static _Noreturn void goexit(weft__g *g) {
 /* Pending hook of a yield: back to the tail of this P's ring. */
 static void requeue(weft__p *p, void *g) {
   weft__store_relaxed(&((weft__g *)g)->status, WEFT__G_RUNNABLE);
-  weft__runqput(p, g, false);
+  weft__runqput(p, g, WEFT__PUT_TAIL);
 }
 
 void weft_yield(void) {

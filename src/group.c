@@ -59,7 +59,7 @@ int weft_group_go(weft_group *g, int (*fn)(weft_ctx *, void *), void *arg) {
   if (g == NULL || fn == NULL)
     return -EINVAL;
   if (g->limit > 0)
-    weft__sema_acquire(&g->slots, false, WEFT_FOREVER, "group.Go");
+    weft__sema_acquire(&g->slots, 0, WEFT_FOREVER, "group.Go");
   task *t = malloc(sizeof *t);
   int rc = -ENOMEM;
   if (t) {

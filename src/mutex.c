@@ -102,7 +102,8 @@ static WEFT_NOINLINE void lock_slow(mutex_impl *m) {
     bool lifo = wait_start != 0;
     if (wait_start == 0)
       wait_start = weft_now();
-    weft__sema_acquire(&m->sema, lifo, WEFT_FOREVER, "sync.Mutex.Lock");
+    weft__sema_acquire(&m->sema, WEFT__SEMA_LOCK | (lifo ? WEFT__SEMA_LIFO : 0),
+                       WEFT_FOREVER, "sync.Mutex.Lock");
     starving = starving || weft__waited_long(wait_start, STARVATION_NS);
     old = weft__load_relaxed(&m->state);
     if (old & STARVING) {

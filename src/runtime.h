@@ -150,18 +150,23 @@ WEFT_INTERNAL weft__g *weft__curg(void);
  * the wait. Returns when weft__ready(g) has been called and g rescheduled. */
 WEFT_INTERNAL void weft__park(weft__pending_fn hook, void *arg,
                               const char *reason);
-/* Makes a parked goroutine runnable: on the caller's P, in its runnext slot
- * (next: a handoff from the running goroutine, which runs it next) or at the
- * tail of its ring (timers: several fired together keep their order); or
- * onto the global queue from a plain thread. */
-WEFT_INTERNAL void weft__ready(weft__g *g, bool next);
+/* Where weft__ready and weft__runqput put a goroutine on the caller's P
+ * (sched.c's header has the wake-up policy). */
+typedef enum weft__put {
+  WEFT__PUT_TAIL,  /* the ring's tail (timers: several fired together keep
+                      their order; yields) */
+  WEFT__PUT_NEXT,  /* runnext: a handoff from the running goroutine, which
+                      runs it next */
+  WEFT__PUT_LOCAL, /* runnext, and a goroutine it displaces to the ring
+                      stays for this P: a lock's waiter */
+} weft__put;
 
-/* Scheduling entry points used by go.c. runqput: g at the ring's tail
- * (wakes an idle P), or with next into runnext (a G it displaces goes to
- * the ring, waking an idle P only for a burst: see sched.c). runqput_spawn:
- * a spawning parent into runnext; a G it displaces always wakes one. */
-WEFT_INTERNAL void weft__runqput(weft__p *p, weft__g *g, bool next);
-WEFT_INTERNAL void weft__runqput_spawn(weft__p *p, weft__g *parent);
+/* Makes a parked goroutine runnable: on the caller's P, as put says; or
+ * onto the global queue from a plain thread. */
+WEFT_INTERNAL void weft__ready(weft__g *g, weft__put put);
+
+/* Scheduling entry points used by go.c. */
+WEFT_INTERNAL void weft__runqput(weft__p *p, weft__g *g, weft__put put);
 WEFT_INTERNAL void weft__globrunqput(weft__g *g);
 WEFT_INTERNAL void weft__wakep(void);
 /* Leaves the running G, whose state the caller has set, for the next

@@ -30,7 +30,7 @@ _Static_assert(_Alignof(rwmutex_impl) <= _Alignof(weft_rwmutex),
 
 static inline void rlock(rwmutex_impl *rw) {
   if (weft__add_acqrel(&rw->readers, 1) + 1 < 0) /* a writer is pending */
-    weft__sema_acquire(&rw->reader_sem, false, WEFT_FOREVER,
+    weft__sema_acquire(&rw->reader_sem, WEFT__SEMA_LOCK, WEFT_FOREVER,
                        "sync.RWMutex.RLock");
   weft__race_acquire(&rw->reader_sem); /* Go's race edges, as rwmutex.go */
 }
@@ -98,7 +98,7 @@ void weft_rwmutex_lock(weft_rwmutex *p) {
   weft_mutex_lock(&rw->w); /* its points are this call's */
   int32_t r = weft__add_acqrel(&rw->readers, -MAX_READERS);
   if (r != 0 && weft__add_acqrel(&rw->reader_wait, r) + r != 0)
-    weft__sema_acquire(&rw->writer_sem, false, WEFT_FOREVER,
+    weft__sema_acquire(&rw->writer_sem, WEFT__SEMA_LOCK, WEFT_FOREVER,
                        "sync.RWMutex.Lock");
   weft__race_acquire(&rw->reader_sem);
   weft__race_acquire(&rw->writer_sem);

@@ -14,19 +14,15 @@
  * Spinning and idling (the wake-up protocol of Go's findrunnable/wakep)
  * - A P with nothing to run "spins": it steals from other Ps for a few tens
  *   of microseconds before it sleeps on its futex. nmspinning counts them.
- * - wakep() wakes an idle P only if no P is spinning: a spinner will find
- *   the work. It is called for new work: a spawn, a yield or a timer's
- *   wake-up at the ring's tail, anything queued by a plain thread (global
- *   queue).
- * - A wake-up handoff (runnext) wakes nobody, since runnext is for this P;
- *   nor, usually, does the G it pushes into the ring. That G was readied by
- *   the running one too, and this P will run it within microseconds unless
- *   the running one computes; migrating it would cost more than it saves,
- *   and where the goroutines share data (a lock, a channel), two Ps running
- *   them at once is slower than one (an RWMutex's readers bounce its line
- *   between CPUs: 50 ns a read instead of 14). Two cases get another P:
- *   a burst of at least KICK_WAKE_LEN readied Gs, at once; and a backlog
- *   that sysmon finds at two looks in a row (sysmon.c), within a few ms.
+ * - A P that makes work stealable (ring or global queue) calls wakep(),
+ *   which wakes an idle P only if no P is spinning: a spinner will find the
+ *   work. Filling runnext wakes nobody, since runnext is for this P.
+ * - Except for a lock's waiters (WEFT__PUT_LOCAL): a goroutine woken by a
+ *   Mutex or RWMutex displaced from runnext into the ring wakes nobody
+ *   either. It will take the same lock, or was handed it: another CPU buys
+ *   no parallelism inside the critical section and bounces the lock's line
+ *   between CPUs (an RWMutex read costs 50 ns that way, 14 on one P). If
+ *   this P then computes without switching, sysmon sends help (sysmon.c).
  * - No lost wake-up: the submitter publishes its work, then (seq_cst fence)
  *   reads npidle and nmspinning. A P going idle publishes npidle+1 and
  *   nmspinning-1, then (seq_cst fence) re-reads every ring and the global
@@ -48,9 +44,6 @@
 #define WAKE_WAKEP 1u  /* wakep took the P off the idle list */
 #define WAKE_TIMERS 2u /* a timer was added to the P from another thread */
 #define SPIN_NS (50 * WEFT_US)
-/* A ring this long after a readied G was pushed into it is a burst worth
- * another P at once (a broadcast, a close): see the header. */
-#define KICK_WAKE_LEN (WEFT__RUNQ_SIZE / 8)
 
 WEFT_INTERNAL weft__sched weft__sched_g;
 #define S weft__sched_g
@@ -269,44 +262,29 @@ static weft__g *globrunqget(weft__p *p, int32_t max) {
   return g;
 }
 
-/* Puts g in runnext. Returns whether that pushed the G it held to the
- * ring's tail. */
-static bool runnext_put(weft__p *p, weft__g *g) {
-  /* An empty slot can only be filled by its owner, so a plain release
-   * store does (pairs with the takers' exchange or CAS); a full one may be
-   * taken by a thief meanwhile, so swap. */
-  if (weft__load_relaxed(&p->runnext) == NULL) {
-    weft__store_release(&p->runnext, g);
-    return false; /* runnext is for this P: nobody to wake */
+void weft__runqput(weft__p *p, weft__g *g, weft__put put) {
+  if (put != WEFT__PUT_TAIL) {
+    /* An empty slot can only be filled by its owner, so a plain release
+     * store does (pairs with the takers' exchange or CAS); a full one may
+     * be taken by a thief meanwhile, so swap. */
+    if (weft__load_relaxed(&p->runnext) == NULL) {
+      weft__store_release(&p->runnext, g);
+      return; /* runnext is for this P: nobody to wake */
+    }
+    g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+    if (g == NULL)
+      return;
   }
-  weft__g *old = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
-  if (old == NULL)
-    return false;
-  weft__runq_put_tail(p, old);
-  return true;
-}
-
-void weft__runqput(weft__p *p, weft__g *g, bool next) {
-  if (!next) {
-    weft__runq_put_tail(p, g);
-    weft__wakep();
-  } else if (runnext_put(p, g) && weft__runq_len(p) >= KICK_WAKE_LEN) {
-    weft__wakep(); /* a burst; smaller backlogs are sysmon's (header) */
-  }
-}
-
-void weft__runqput_spawn(weft__p *p, weft__g *parent) {
-  /* A spawn is new work, as in Go's newproc: fork-join trees spread over
-   * the Ps through the parents they push into the ring. */
-  if (runnext_put(p, parent))
+  weft__runq_put_tail(p, g); /* the kicked-out runnext, or g */
+  if (put != WEFT__PUT_LOCAL)
     weft__wakep();
 }
 
-void weft__ready(weft__g *g, bool next) {
+void weft__ready(weft__g *g, weft__put put) {
   weft__store_relaxed(&g->status, WEFT__G_RUNNABLE);
   weft__p *p = weft__curp();
   if (p) {
-    weft__runqput(p, g, next);
+    weft__runqput(p, g, put);
   } else {
     weft__globrunqput(g);
     weft__wakep();

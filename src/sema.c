@@ -32,7 +32,7 @@ static void push_front(weft__waitq *q, weft__waiter *w) {
   w->queued = true;
 }
 
-int weft__sema_acquire(weft__sema *s, bool lifo, int64_t deadline,
+int weft__sema_acquire(weft__sema *s, int flags, int64_t deadline,
                        const char *reason) {
   if (weft__sema_try(s))
     return 0;
@@ -48,7 +48,8 @@ int weft__sema_acquire(weft__sema *s, bool lifo, int64_t deadline,
     }
     weft__waiter w;
     weft__waiter_init(&w);
-    if (lifo)
+    w.lock_wait = flags & WEFT__SEMA_LOCK;
+    if (flags & WEFT__SEMA_LIFO)
       push_front(&s->q, &w);
     else
       weft__waitq_push(&s->q, &w);

@@ -12,10 +12,17 @@ typedef struct weft__sema {
   weft__waitq q;
 } weft__sema;
 
-/* Takes one unit, parking while there is none. lifo: queue at the front (a
- * waiter that already waited, as Go's mutex does). Returns 0, or -ETIMEDOUT
- * at the deadline. */
-WEFT_INTERNAL int weft__sema_acquire(weft__sema *s, bool lifo, int64_t deadline,
+/* Flags of weft__sema_acquire. */
+enum {
+  WEFT__SEMA_LIFO = 1, /* queue at the front (a waiter that already waited,
+                          as Go's mutex does) */
+  WEFT__SEMA_LOCK = 2, /* the semaphore is a lock's (Mutex, RWMutex): the
+                          waiter is woken with WEFT__PUT_LOCAL (sched.c) */
+};
+
+/* Takes one unit, parking while there is none; flags as above. Returns 0,
+ * or -ETIMEDOUT at the deadline. */
+WEFT_INTERNAL int weft__sema_acquire(weft__sema *s, int flags, int64_t deadline,
                                      const char *reason);
 /* Gives one unit back and wakes a waiter if there is one. handoff: the
  * unit goes straight to that waiter, which then runs next on this P (Go's

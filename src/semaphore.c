@@ -13,7 +13,7 @@ _Static_assert(offsetof(weft__sema, count) == 0,
 
 int weft_sema_acquire_dl(weft_sema *s, int64_t deadline) {
   weft__sched_point();
-  int rc = weft__sema_acquire((weft__sema *)s, false, deadline, "semaphore");
+  int rc = weft__sema_acquire((weft__sema *)s, 0, deadline, "semaphore");
   if (rc == 0)
     weft__race_acquire(s); /* release -> acquire */
   weft__sched_point();

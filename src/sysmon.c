@@ -1,26 +1,18 @@
 /* sysmon.c -- the monitor thread (a small part of Go's sysmon).
  *
  * Scheduling is cooperative and a goroutine woken by the running one waits
- * in that P's runnext, or in its ring, without waking another P (so a
- * handoff costs no thread wake-up, and goroutines that share data stay on
- * one CPU: sched.c's header). If the running goroutine then computes for a
- * long time, the woken ones would wait just as long, and the P's timers
- * too; and a P may keep more runnable work than it can run. sysmon looks
- * at every P now and then, and gets help for
- * - a P whose switch count has not moved since the last look, and that
- *   has a goroutine in runnext or a timer overdue;
- * - a P whose ring held goroutines at this look and the last one (a
- *   backlog: a pipeline whose stages could run on two Ps, say).
- * Help is wakep(): an idle P, whose spinning steals runnext or half of the
- * ring, and runs the due timers (steal_once). The interval starts at 1 ms
- * and backs off to 20 ms while nothing needs help, so an idle process
- * wakes 50 times a second; a first sighting of a backlog shortens it back
- * to 1 ms, so that help comes at most about 2 ms after the backlog
- * formed, if sysmon was looking every ms.
+ * in that P's runnext, which wakes no other P (so a handoff costs no thread
+ * wake-up); so do a lock's waiters that runnext displaced into the ring
+ * (sched.c). If the running goroutine then computes for a long time, the
+ * woken ones would wait just as long, and the P's timers too. sysmon looks
+ * at every P now and then: a P whose switch count has not moved since the
+ * last look, and that has a goroutine in runnext or its ring or a timer
+ * overdue, gets help: sysmon wakes an idle P, whose spinning steals half
+ * the ring or runnext and runs the due timers (steal_once). The interval starts at 1 ms and backs off to 20
+ * ms while nothing needs help, so an idle process wakes 50 times a second.
  *
  * It reads schedtick, runnext, the ring's ends and the timer hint with
- * relaxed loads: a stale answer only delays help by one interval, or wakes
- * a P that finds nothing and sleeps again.
+ * relaxed loads: a stale answer only delays help by one interval.
  *
  * It also keeps weft__coarse_now, the clock that parks stamp for the
  * goroutine dump's wait durations (runtime.h), so it runs with one P too.
@@ -42,35 +34,23 @@
 /* Line-aligned: every park reads it, only sysmon writes it. */
 _Alignas(64) _Atomic int64_t weft__coarse_now;
 
-/* What sysmon remembers of a P from its last look. */
-typedef struct p_look {
-  uint32_t tick;
-  bool backlog;
-} p_look;
-
-enum { NO_HELP, WATCH, HELP };
-
-static int needs_help(weft__p *p, p_look *last, int64_t now) {
+static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
   uint32_t tick = weft__load_relaxed(&p->schedtick);
-  bool stuck = tick == last->tick;
-  last->tick = tick;
-  bool was_backlog = last->backlog;
-  last->backlog = !weft__runq_empty(p);
-  if (last->backlog && was_backlog)
-    return HELP;
+  bool stuck = tick == *last;
+  *last = tick;
+  if (!stuck)
+    return false;
   /* now - MIN_INTERVAL, not next + MIN_INTERVAL: next is WEFT_FOREVER
    * when the heap is empty, and the sum would overflow (it did: an idle
    * process had one P woken every interval). */
-  if (stuck && (weft__load_relaxed(&p->runnext) != NULL ||
-                weft__timers_next(&p->timers) <= now - MIN_INTERVAL))
-    return HELP;
-  return last->backlog ? WATCH : NO_HELP;
+  return weft__load_relaxed(&p->runnext) != NULL || !weft__runq_empty(p) ||
+         weft__timers_next(&p->timers) <= now - MIN_INTERVAL;
 }
 
 static void *sysmon_main(void *arg) {
   (void)arg;
   weft__sched *s = &weft__sched_g;
-  p_look *last = calloc((size_t)s->nprocs, sizeof *last);
+  uint32_t *last = calloc((size_t)s->nprocs, sizeof *last);
   if (last == NULL)
     return NULL; /* no monitor: help and deadlock reports are lost */
   int64_t interval = MIN_INTERVAL;
@@ -79,16 +59,13 @@ static void *sysmon_main(void *arg) {
     nanosleep(&ts, NULL);
     int64_t now = weft_now();
     weft__store_relaxed(&weft__coarse_now, now); /* read by weft__park */
-    int need = NO_HELP;
-    for (int i = 0; s->nprocs > 1 && i < s->nprocs; i++) {
-      int n = needs_help(s->allp[i], &last[i], now);
-      need = n > need ? n : need;
-    }
-    if (need == HELP)
+    bool help = false;
+    for (int i = 0; s->nprocs > 1 && i < s->nprocs; i++)
+      help |= needs_help(s->allp[i], &last[i], now);
+    if (help)
       weft__wakep();
-    interval = need != NO_HELP
-                   ? MIN_INTERVAL
-                   : (interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2);
+    interval = help ? MIN_INTERVAL
+                    : (interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2);
     int64_t confirm = weft__dl_tick(); /* may not return: a deadlock */
     if (confirm < interval)
       interval = confirm;

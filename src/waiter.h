@@ -48,6 +48,8 @@ struct weft__waiter {
   bool counted;              /* a thread in an endless wait, counted in
                                 weft__dl (deadlock.h); set before the
                                 waiter is findable, read by the waker */
+  bool lock_wait;            /* waits for a lock: woken with
+                                WEFT__PUT_LOCAL (sched.c); as counted */
   weft__timer timer;         /* the deadline of a goroutine */
 };
 

@@ -280,71 +280,71 @@ START_TEST(test_migration_preserves_errno_and_goid) {
 }
 END_TEST
 
-/* ---- a backlog on a busy P gets another P ---------------------------------- */
+/* ---- a stuck P's ring gets another P ------------------------------------ */
 
-/* Goroutines readied by a handoff wake no other P (sched.c), so a P can be
- * left with a backlog in its ring while another P sleeps. sysmon must see
- * it and recruit the idle P. The setup makes that the only way out: eight
- * parked workers are readied, one after the other, by one goroutine, which
- * leaves one in runnext and seven in its P's ring (fewer than a burst that
- * wakes a P at once); each then computes for 20 ms without a weft call, so
- * the P never switches on its own, and runnext is empty after the first
- * pick, so only the backlog rule applies. */
-#define BL_WORKERS 8
-static weft_chan *g_bl_go[BL_WORKERS];
-static atomic_int g_bl_parked;
-static atomic_long g_bl_on[8]; /* workers that finished on each P */
+/* Readers woken by a writer's unlock are a lock's waiters: the ones runnext
+ * displaces into the ring wake no other P (sched.c), so a P can be left
+ * with goroutines in its ring while another P sleeps. If the P then
+ * computes without switching, sysmon must send the idle P (sysmon.c). The
+ * setup makes that the only way out: eight readers park behind the root's
+ * write lock; its unlock readies them all onto its P, one in runnext and
+ * seven in the ring; each then computes for 50 ms without a weft call,
+ * so the P never switches on its own, and runnext is empty after the first
+ * pick. */
+#define STUCK_READERS 8
+static weft_rwmutex g_stuck_rw = WEFT_RWMUTEX_INIT;
+static atomic_int g_stuck_started;
+static atomic_long g_stuck_on[8]; /* readers that finished on each P */
 
-static void backlog_worker(void *arg) {
-  weft_chan *c = arg;
-  int v;
-  atomic_fetch_add(&g_bl_parked, 1);
-  int rc = weft_recv(c, &v);
-  WEFT_EXPECT(rc == 1 && v == 7, "recv returned %d, value %d", rc, v);
-  int64_t until = weft_test_clock() + 20 * (int64_t)1000000; /* 20 ms */
+static void stuck_reader(void *arg) {
+  (void)arg;
+  atomic_fetch_add(&g_stuck_started, 1);
+  weft_rwmutex_rlock(&g_stuck_rw); /* parks: the root holds the lock */
+  weft_rwmutex_runlock(&g_stuck_rw);
+  /* sysmon sees a P stuck when two looks, up to 20 ms apart once it has
+   * backed off, find the same switch count: one reader must outlast two. */
+  int64_t until = weft_test_clock() + 50 * (int64_t)1000000; /* 50 ms */
   while (weft_test_clock() < until)
     ; /* computes: no switch, so the ring stays as it is */
   int p = weft_proc_id();
   if (p >= 0 && p < 8)
-    atomic_fetch_add(&g_bl_on[p], 1);
+    atomic_fetch_add(&g_stuck_on[p], 1);
   weft_wg_done(&g_wg);
 }
 
-static void backlog_root(void *arg) {
+static void stuck_root(void *arg) {
   weft_waitgroup *done = arg;
-  weft_wg_add(&g_wg, BL_WORKERS);
-  for (int i = 0; i < BL_WORKERS; i++) {
-    g_bl_go[i] = weft_chan_make(sizeof(int), 0);
-    WEFT_EXPECT(g_bl_go[i] != NULL, "weft_chan_make failed");
-    WEFT_EXPECT(weft_go(backlog_worker, g_bl_go[i]) == 0, "weft_go failed");
-  }
-  while (atomic_load(&g_bl_parked) < BL_WORKERS)
+  weft_rwmutex_lock(&g_stuck_rw);
+  weft_wg_add(&g_wg, STUCK_READERS);
+  for (int i = 0; i < STUCK_READERS; i++)
+    WEFT_EXPECT(weft_go(stuck_reader, NULL) == 0, "weft_go failed");
+  while (atomic_load(&g_stuck_started) < STUCK_READERS)
     weft_sleep(WEFT_MS);
   /* Parked for sure, and the other P asleep again after the spawns. */
   weft_sleep(50 * WEFT_MS);
-  for (int i = 0; i < BL_WORKERS; i++) {
-    int v = 7; /* each send hands over to a parked receiver, no switch */
-    WEFT_EXPECT(weft_send(g_bl_go[i], &v) == 0, "send failed");
-  }
+  /* The sleep's wake-up woke an idle P, which spins for tens of us: let
+   * it give up and sleep before the readers are readied. */
+  int64_t until = weft_test_clock() + 5 * (int64_t)1000000;
+  while (weft_test_clock() < until)
+    ;
+  weft_rwmutex_unlock(&g_stuck_rw); /* readies all eight onto this P */
   weft_wg_wait(&g_wg);
-  for (int i = 0; i < BL_WORKERS; i++)
-    weft_chan_unref(g_bl_go[i]);
   weft_wg_done(done);
 }
 
-START_TEST(test_backlog_recruits_idle_p) {
+START_TEST(test_stuck_ring_gets_idle_p) {
   weft_procs(2);
   weft_waitgroup done = WEFT_WAITGROUP_INIT;
   weft_wg_add(&done, 1);
-  ck_assert_int_eq(weft_go(backlog_root, &done), 0);
+  ck_assert_int_eq(weft_go(stuck_root, &done), 0);
   weft_wg_wait(&done);
   WEFT_ASSERT_NO_FAILURES();
-  long p0 = atomic_load(&g_bl_on[0]), p1 = atomic_load(&g_bl_on[1]);
-  ck_assert_int_eq(p0 + p1, BL_WORKERS);
+  long p0 = atomic_load(&g_stuck_on[0]), p1 = atomic_load(&g_stuck_on[1]);
+  ck_assert_int_eq(p0 + p1, STUCK_READERS);
   ck_assert_msg(p0 > 0 && p1 > 0,
-                "8 workers of 20 ms each, readied onto one P's ring, all ran "
+                "8 readers of 50 ms each, readied onto one P's ring, all ran "
                 "on one P (%ld and %ld) while the other slept: sysmon did not "
-                "recruit it for the backlog", p0, p1);
+                "help the stuck P", p0, p1);
 }
 END_TEST
 
@@ -392,4 +392,4 @@ END_TEST
 WEFT_TEST_MAIN("sched", test_yield_fairness_one_p, test_runnext_does_not_starve,
                test_work_stealing, test_spinner_leaves_other_ps,
                test_migration_preserves_errno_and_goid,
-               test_backlog_recruits_idle_p, test_yield_plain_thread)
+               test_stuck_ring_gets_idle_p, test_yield_plain_thread)
