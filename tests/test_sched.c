@@ -147,11 +147,14 @@ static void range_sum(void *arg) {
   weft_wg_done(j->done);
 }
 
-/* Every P must take part in the fork-join trees: the root runs on one P,
- * and the others get leaves only by stealing (see WS_RANGE). Rounds repeat
- * until every P has run leaves in some round, up to 20: on a 2-core machine
- * four P threads share two CPUs, and one of them may miss a whole round
- * waiting for a CPU (a round is about 20 ms of leaves). */
+/* Stealing must spread the fork-join trees: the root runs on one P, and
+ * the others get leaves only by stealing (see WS_RANGE). Rounds repeat until
+ * every P has run leaves in some round, up to 20, and at least three of the
+ * four must have. Not all four: on a 2-core machine four P threads share two
+ * CPUs with the other tests, and the idle Ps form a stack (as Go's pidle
+ * does), so the P that went idle first is woken only when the others are
+ * all busy and none is spinning; CI once saw it sit out 20 rounds while the
+ * other three ran 600 to 1,000 leaves each. */
 START_TEST(test_work_stealing) {
   weft_procs(WS_PROCS);
   const uint64_t want = (uint64_t)WS_RANGE * (WS_RANGE - 1) / 2;
@@ -183,7 +186,7 @@ START_TEST(test_work_stealing) {
   WEFT_ASSERT_NO_FAILURES();
   ck_assert_int_eq(atomic_load(&g_leaves_bad), 0);
   ck_assert_int_eq(total, (long)rounds * (WS_RANGE / WS_LEAF));
-  ck_assert_msg(seen == WS_PROCS,
+  ck_assert_msg(seen >= WS_PROCS - 1,
                 "in %d fork-join rounds only %d of %d Ps ever ran a leaf: "
                 "%ld %ld %ld %ld",
                 rounds, seen, WS_PROCS, on[0], on[1], on[2], on[3]);
