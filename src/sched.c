@@ -17,10 +17,12 @@
  * - A P that makes work stealable (ring or global queue) calls wakep(),
  *   which wakes an idle P only if no P is spinning: a spinner will find the
  *   work. Filling runnext wakes nobody, since runnext is for this P.
- * - Except for a lock's waiters (WEFT__PUT_LOCAL): a goroutine woken by a
- *   Mutex or RWMutex displaced from runnext into the ring wakes nobody
- *   either. It will take the same lock, or was handed it: another CPU buys
- *   no parallelism inside the critical section and bounces the lock's line
+ * - Except around a lock's waiters (WEFT__PUT_LOCAL): a Mutex's or
+ *   RWMutex's woken waiter goes to runnext as usual, and the goroutine it
+ *   displaces into the ring (usually an earlier waiter of the same lock, as
+ *   when an RWMutex's unlock releases its readers) wakes nobody either.
+ *   They will take the same lock, or were handed it: another CPU buys no
+ *   parallelism inside the critical section and bounces the lock's line
  *   between CPUs (an RWMutex read costs 50 ns that way, 14 on one P). If
  *   this P then computes without switching, sysmon sends help (sysmon.c).
  * - No lost wake-up: the submitter publishes its work, then (seq_cst fence)

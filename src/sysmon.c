@@ -8,8 +8,9 @@
  * at every P now and then: a P whose switch count has not moved since the
  * last look, and that has a goroutine in runnext or its ring or a timer
  * overdue, gets help: sysmon wakes an idle P, whose spinning steals half
- * the ring or runnext and runs the due timers (steal_once). The interval starts at 1 ms and backs off to 20
- * ms while nothing needs help, so an idle process wakes 50 times a second.
+ * the ring or runnext and runs the due timers (steal_once). The interval
+ * starts at 1 ms and backs off to 20 ms while nothing needs help, so an
+ * idle process wakes 50 times a second.
  *
  * It reads schedtick, runnext, the ring's ends and the timer hint with
  * relaxed loads: a stale answer only delays help by one interval.

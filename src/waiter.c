@@ -28,7 +28,7 @@ static bool on_deadline(weft__timer *t) {
   uint32_t expected = WEFT__WAITING;
   /* acq_rel: pairs with weft__claim's CAS; exactly one of the two wins. */
   if (weft__cas_acqrel(&w->state, &expected, WEFT__TIMEDOUT))
-    weft__ready(g, WEFT__PUT_TAIL); /* in firing order, behind the running work */
+    weft__ready(g, WEFT__PUT_TAIL); /* in firing order, behind the work */
   return false;
 }
 
@@ -130,7 +130,7 @@ bool weft__claim(weft__waiter *w) {
 void weft__wake_claimed(weft__waiter *w) {
   weft__waiter *o = w->owner;
   weft__g *g = o->g; /* read before WOKEN: a thread owner may return then */
-  weft__put put = o->lock_wait ? WEFT__PUT_LOCAL : WEFT__PUT_NEXT; /* same */
+  weft__put put = o->lock_wait ? WEFT__PUT_LOCAL : WEFT__PUT_NEXT; /* too */
   if (g == NULL && o->counted)
     weft__dl_thread_woken(); /* before WOKEN: then the thread may run */
   o->fired = w;
