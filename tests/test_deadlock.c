@@ -291,10 +291,7 @@ static void main_busy(void) {
   weft_wg_add(&wg, 3);
   for (int i = 0; i < 3; i++)
     weft_go(park_forever, c);
-  int64_t until = weft_test_clock() + 300 * WEFT_MS;
-  volatile uint64_t x = 0;
-  while (weft_test_clock() < until)
-    x++;
+  weft_test_busy_ms(300);
   weft_test_os_sleep_ms(200); /* and sleeps outside weft */
   weft_close(c);
   weft_wg_wait(&wg);

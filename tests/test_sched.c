@@ -306,9 +306,7 @@ static void stuck_reader(void *arg) {
   weft_rwmutex_runlock(&g_stuck_rw);
   /* sysmon sees a P stuck when two looks, up to 20 ms apart once it has
    * backed off, find the same switch count: one reader must outlast two. */
-  int64_t until = weft_test_clock() + 50 * (int64_t)1000000; /* 50 ms */
-  while (weft_test_clock() < until)
-    ; /* computes: no switch, so the ring stays as it is */
+  weft_test_busy_ms(50); /* no switch, so the ring stays as it is */
   int p = weft_proc_id();
   if (p >= 0 && p < 8)
     atomic_fetch_add(&g_stuck_on[p], 1);
@@ -327,9 +325,7 @@ static void stuck_root(void *arg) {
   weft_sleep(50 * WEFT_MS);
   /* The sleep's wake-up woke an idle P, which spins for tens of us: let
    * it give up and sleep before the readers are readied. */
-  int64_t until = weft_test_clock() + 5 * (int64_t)1000000;
-  while (weft_test_clock() < until)
-    ;
+  weft_test_busy_ms(5);
   weft_rwmutex_unlock(&g_stuck_rw); /* readies all eight onto this P */
   weft_wg_wait(&g_wg);
   weft_wg_done(done);

@@ -153,6 +153,14 @@ static inline void weft_test_os_sleep_ms(int ms) {
     ;
 }
 
+/* Computes for ms milliseconds without a weft call: a goroutine keeps its
+ * P all along (no switch), a thread its CPU. */
+static inline void weft_test_busy_ms(int ms) {
+  int64_t until = weft_test_clock() + (int64_t)ms * 1000000;
+  while (weft_test_clock() < until)
+    ;
+}
+
 /* Polls cond (an expression) every millisecond from the calling plain thread
  * for up to timeout_ms; evaluates to whether cond became true. */
 #define WEFT_POLL_UNTIL(cond, timeout_ms)                                     \
