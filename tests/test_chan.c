@@ -7,7 +7,7 @@
  * goroutines and plain threads, and the concurrent prime sieve. */
 #include <pthread.h>
 
-#include "chan.h"
+#include "chan/chan.h"
 #include "weft_test.h"
 
 /* Check's ck_assert_* report every passing check to the parent through a

@@ -4,7 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "stack.h"
+#include "sched/stack.h"
 #include "weft_test.h"
 
 /* ---- spawn from plain threads and from a goroutine ----------------------- */

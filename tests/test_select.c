@@ -7,7 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 
-#include "chan.h"
+#include "chan/chan.h"
 #include "weft_test.h"
 
 /* Check's ck_assert_* report every passing check to the parent through a

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "arch.h"
+#include "arch/arch.h"
 
 enum { SWITCHES = 10000000, WARMUP = 10000, STACK = 64 * 1024 };
 

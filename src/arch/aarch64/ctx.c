@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "arch.h"
+#include "arch/arch.h"
 
 void weft__ctx_trampoline(void);
 

@@ -5,7 +5,7 @@
  * exists for architectures without one and to cross-check the assembly. */
 #include <stdint.h>
 
-#include "arch.h"
+#include "arch/arch.h"
 
 void weft__ctx_switch(weft__ctx *from, weft__ctx *to) {
   swapcontext(&from->uc, &to->uc);

@@ -1,7 +1,7 @@
 /* x86-64: lay out a fresh stack for weft__ctx_switch (see switch.S). */
 #include <stdint.h>
 
-#include "arch.h"
+#include "arch/arch.h"
 
 void weft__ctx_trampoline(void);
 

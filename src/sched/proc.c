@@ -1,0 +1,200 @@
+/* proc.c -- starting the runtime: configuration, the Ps and their threads.
+ *
+ * The runtime starts on first use (weft__ensure_started), once, under
+ * pthread_once. Configuration set by weft_init/weft_procs before that is
+ * read under cfg_lock; after start it is immutable. started is stored with
+ * release after everything is set up and read with acquire on the fast
+ * path.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug/deadlock.h"
+#include "debug/detsched.h"
+#include "debug/race.h"
+#include "sched/runtime.h"
+#include "base/sanitizer.h"
+#include "sched/signals.h"
+
+static pthread_once_t start_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
+static weft_config cfg;          /* cfg_lock */
+static atomic_bool started;      /* release in start, acquire in readers */
+static bool env_seed_read;       /* cfg_lock: $WEFT_SCHED_SEED is read once, */
+static uint64_t env_seed;        /* so that "random" picks one seed */
+
+/* The deterministic schedule seed (0: normal mode); cfg_lock held. */
+static uint64_t sched_seed_locked(void) {
+  if (cfg.sched_seed)
+    return cfg.sched_seed;
+  if (!env_seed_read) {
+    env_seed = weft__det_env_seed();
+    env_seed_read = true;
+  }
+  return env_seed;
+}
+
+static int cpu_count(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return CPU_COUNT(&set);
+  return 1;
+}
+
+/* The number of Ps the runtime uses (or will use); cfg_lock held. */
+static int procs_locked(void) {
+  if (sched_seed_locked())
+    return 1; /* the deterministic schedule runs on one P */
+  if (cfg.procs > 0)
+    return cfg.procs;
+  const char *env = getenv("WEFT_PROCS");
+  if (env) {
+    char *end;
+    long n = strtol(env, &end, 10);
+    if (*end == '\0' && n > 0 && n <= 4096)
+      return (int)n;
+    fprintf(stderr, "weft: ignoring WEFT_PROCS=%s (want 1..4096)\n", env);
+  }
+  return cpu_count();
+}
+
+static size_t default_stack_locked(void) {
+  if (cfg.stack_size)
+    return cfg.stack_size;
+#ifdef WEFT__SANITIZED_STACK
+  return WEFT__SANITIZED_STACK;
+#else
+  return WEFT_STACK_DEFAULT;
+#endif
+}
+
+static void *p_thread(void *arg) {
+  weft__p *p = arg;
+  weft__p_set_current(p);
+  weft__signals_thread_init(p);
+  p->g0_tsan_fiber = weft__tsan_current();
+  weft__race_g0_init();
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &p->g0_stack_lo, &p->g0_stack_size);
+    pthread_attr_destroy(&attr);
+  }
+  weft__p_main(p);
+}
+
+static weft__p *p_new(int id) {
+  weft__p *p = aligned_alloc(64, (sizeof(weft__p) + 63) & ~(size_t)63);
+  if (p == NULL)
+    weft__fatal("out of memory starting the runtime");
+  memset(p, 0, sizeof *p);
+  p->id = id;
+  p->rand = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1);
+  weft__timers_init(&p->timers);
+  return p;
+}
+
+static void start(void) {
+  pthread_mutex_lock(&cfg_lock);
+  weft__sched *s = &weft__sched_g;
+  s->nprocs = procs_locked();
+  s->stack_default = default_stack_locked();
+  uint64_t seed = sched_seed_locked();
+  weft__dl_configure(cfg.deadlock_check); /* before sysmon reads it */
+  pthread_mutex_unlock(&cfg_lock);
+  if (seed)
+    weft__det_start(seed); /* before the P's thread exists: see detsched.c */
+
+  weft__stack_init(s->stack_default);
+  weft__signals_init();
+  s->allp = calloc((size_t)s->nprocs, sizeof *s->allp);
+  if (s->allp == NULL)
+    weft__fatal("out of memory starting the runtime");
+  for (int i = 0; i < s->nprocs; i++)
+    s->allp[i] = p_new(i);
+  /* P threads never take signals meant for the process: block them while
+   * creating the threads, which inherit the mask. Faults stay unblocked: a
+   * blocked synchronous SIGSEGV kills the process without running the
+   * stack-overflow handler. */
+  sigset_t all, old;
+  sigfillset(&all);
+  sigdelset(&all, SIGSEGV);
+  sigdelset(&all, SIGBUS);
+  sigdelset(&all, SIGILL);
+  sigdelset(&all, SIGFPE);
+  sigdelset(&all, SIGTRAP);
+  sigdelset(&all, SIGABRT);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  for (int i = 0; i < s->nprocs; i++) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&s->allp[i]->thread, &attr, p_thread, s->allp[i]))
+      weft__fatal("cannot create the thread of P %d", i);
+    pthread_attr_destroy(&attr);
+  }
+  weft__sysmon_start(); /* inherits the same mask */
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  weft__diag_start();
+  weft__store_release(&started, true);
+}
+
+void weft__ensure_started(void) {
+  if (weft__likely(weft__load_acquire(&started)))
+    return;
+  pthread_once(&start_once, start);
+}
+
+int weft_init(const weft_config *c) {
+  if (c == NULL || c->procs < 0 || c->procs > 4096)
+    return -EINVAL;
+  if (c->stack_size &&
+      (c->stack_size < WEFT_STACK_MIN || c->stack_size > WEFT_STACK_MAX))
+    return -EINVAL;
+  pthread_mutex_lock(&cfg_lock);
+  int rc = -EBUSY;
+  if (!weft__load_acquire(&started)) {
+    cfg.procs = c->procs;
+    cfg.sched_seed = c->sched_seed;
+    cfg.deadlock_check = c->deadlock_check;
+    cfg.stack_size = 0;
+    if (c->stack_size) {
+      size_t s = WEFT_STACK_MIN;
+      while (s < c->stack_size)
+        s <<= 1;
+      cfg.stack_size = s;
+    }
+    rc = 0;
+  }
+  pthread_mutex_unlock(&cfg_lock);
+  return rc;
+}
+
+int weft_procs(int n) {
+  if (n > 4096)
+    return -EINVAL;
+  pthread_mutex_lock(&cfg_lock);
+  int cur = weft__load_acquire(&started) ? weft__sched_g.nprocs : procs_locked();
+  int rc = cur;
+  if (n > 0 && n != cur) {
+    if (weft__load_acquire(&started))
+      rc = -EBUSY;
+    else
+      cfg.procs = n;
+  }
+  pthread_mutex_unlock(&cfg_lock);
+  return rc;
+}
+
+uint64_t weft_sched_seed(void) {
+  if (weft__load_acquire(&started))
+    return weft__det_seed();
+  pthread_mutex_lock(&cfg_lock);
+  uint64_t seed = sched_seed_locked();
+  pthread_mutex_unlock(&cfg_lock);
+  return seed;
+}

@@ -1,0 +1,538 @@
+/* sched.c -- the scheduler: switching, picking the next goroutine, work
+ * stealing, spinning and idling (Go's proc.go, with M folded into P).
+ *
+ * Picking (local_pick, owner only)
+ * - runnext first: a goroutine just woken by the running one runs next, on
+ *   this P, so a handoff costs no thread wake-up. After RUNNEXT_STREAK
+ *   consecutive runnext picks the head of the ring goes first, so two
+ *   goroutines that keep waking each other cannot starve the rest.
+ * - Every 61st pick looks at the global queue first, and every 64th runs
+ *   due timers, so neither starves behind a busy ring.
+ * - In the deterministic schedule mode (detsched.c) a seeded draw among
+ *   all of them replaces this order.
+ *
+ * Spinning and idling (the wake-up protocol of Go's findrunnable/wakep)
+ * - A P with nothing to run "spins": it steals from other Ps for a few tens
+ *   of microseconds before it sleeps on its futex. nmspinning counts them.
+ * - A P that makes work stealable (ring or global queue) calls wakep(),
+ *   which wakes an idle P only if no P is spinning: a spinner will find the
+ *   work. Filling runnext wakes nobody, since runnext is for this P.
+ * - Except around a lock's waiters (WEFT__PUT_LOCAL): a Mutex's or
+ *   RWMutex's woken waiter goes to runnext as usual, and the goroutine it
+ *   displaces into the ring (usually an earlier waiter of the same lock, as
+ *   when an RWMutex's unlock releases its readers) wakes nobody either.
+ *   They will take the same lock, or were handed it: another CPU buys no
+ *   parallelism inside the critical section and bounces the lock's line
+ *   between CPUs (an RWMutex read costs 50 ns that way, 14 on one P). If
+ *   this P then computes without switching, sysmon sends help (sysmon.c).
+ * - No lost wake-up: the submitter publishes its work, then (seq_cst fence)
+ *   reads npidle and nmspinning. A P going idle publishes npidle+1 and
+ *   nmspinning-1, then (seq_cst fence) re-reads every ring and the global
+ *   queue. One of the two sees the other.
+ * - An idle P sleeps until woken or until its earliest timer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "debug/detsched.h"
+#include "base/futex.h"
+#include "sched/runq.h"
+#include "base/sanitizer.h"
+#include "sched/runtime.h"
+
+#define RUNNEXT_STREAK 16
+/* Bits of weft__p.wake. */
+#define WAKE_WAKEP 1u  /* wakep took the P off the idle list */
+#define WAKE_TIMERS 2u /* a timer was added to the P from another thread */
+#define SPIN_NS (50 * WEFT_US)
+
+WEFT_INTERNAL weft__sched weft__sched_g;
+#define S weft__sched_g
+
+static __thread weft__p *tls_p;
+
+/* noinline in this file too: clang inlined it into weft__park and reused the
+ * old thread's TLS address after the switch (the asm barrier forces a
+ * reload of tls_p, but not a new thread-pointer computation). */
+WEFT_NOINLINE weft__p *weft__curp(void) {
+  __asm__ __volatile__("" ::: "memory"); /* not pure: see runtime.h */
+  return tls_p;
+}
+
+WEFT_NOINLINE weft__g *weft__curg(void) {
+  weft__p *p = weft__curp();
+  return p ? p->cur : NULL;
+}
+
+void weft__p_set_current(weft__p *p) { tls_p = p; }
+
+/* ---- errno and the pending hook ---------------------------------------- */
+
+/* Separate frames: within one function the compiler may keep the address
+ * of the old thread's errno (glibc's __errno_location is const). */
+static WEFT_NOINLINE void save_errno(weft__g *g) {
+  if (g)
+    g->saved_errno = errno;
+}
+
+static WEFT_NOINLINE void restore_errno(weft__g *g) {
+  if (g)
+    errno = g->saved_errno;
+}
+
+static void run_pending(weft__p *p) {
+  weft__pending_fn fn = p->pending;
+  if (fn) {
+    p->pending = NULL;
+    fn(p, p->pending_arg);
+  }
+}
+
+static void run_timers_if_due(weft__p *p) {
+  if (weft__timers_next(&p->timers) != WEFT_FOREVER)
+    weft__timers_run(&p->timers, weft_now());
+}
+
+/* A P that always has a goroutine to switch to never enters its scheduler
+ * loop, so due timers also run every 64th switch, right after the pending
+ * hook: no weft lock is held there (the outgoing goroutine's locks were
+ * just released by its hook), so a timer may take a channel's lock. Before
+ * the switch it could not: a parking goroutine still holds its locks. */
+static void timers_now_and_then(weft__p *p) {
+  if (p->cur && (weft__load_relaxed(&p->schedtick) & 63) == 0)
+    run_timers_if_due(p);
+}
+
+/* ---- switching --------------------------------------------------------- */
+
+static WEFT_NO_TSAN_SWITCH void do_switch(weft__ctx *from, weft__ctx *to,
+                                          void *to_fiber, void *to_lo,
+                                          size_t to_size, bool dying) {
+  void *fake = NULL;
+  /* A dying goroutine passes NULL, so ASan frees its fake stack. */
+  weft__asan_start_switch(dying ? NULL : &fake, to_lo, to_size);
+  weft__tsan_switch(to_fiber);
+  weft__ctx_switch(from, to);
+  weft__asan_finish_switch(fake);
+}
+
+static void switch_common(weft__p *p, weft__g *from, weft__g *to,
+                          weft__pending_fn hook, void *arg, bool dying) {
+  p->pending = hook;
+  p->pending_arg = arg;
+  save_errno(from);
+  p->cur = to;
+  weft__ctx *fctx = from ? &from->ctx : &p->g0;
+  if (to) {
+    weft__store_relaxed(&to->status, WEFT__G_RUNNING);
+    do_switch(fctx, &to->ctx, to->tsan_fiber, to->stack.lo,
+              (size_t)((char *)to - to->stack.lo), dying);
+  } else {
+    do_switch(fctx, &p->g0, p->g0_tsan_fiber, p->g0_stack_lo,
+              p->g0_stack_size, dying);
+  }
+  /* Resumed, possibly on another thread: re-read everything. */
+  p = weft__curp();
+  run_pending(p);
+  timers_now_and_then(p);
+  restore_errno(from);
+}
+
+void weft__switch_to(weft__p *p, weft__g *from, weft__g *next,
+                     weft__pending_fn hook, void *arg) {
+  switch_common(p, from, next, hook, arg, false);
+}
+
+weft__p *weft__landed(void) {
+  weft__asan_finish_switch(NULL);
+  weft__p *p = weft__curp();
+  run_pending(p);
+  timers_now_and_then(p);
+  return p;
+}
+
+/* ---- waking Ps --------------------------------------------------------- */
+
+static weft__p *idle_pop_locked(void) {
+  weft__p *p = S.idle;
+  if (p) {
+    S.idle = p->idle_link;
+    p->idle = false;
+    weft__add_seqcst(&S.npidle, -1);
+  }
+  return p;
+}
+
+static void idle_remove_locked(weft__p *p) {
+  weft__p **pp = &S.idle;
+  while (*pp != p)
+    pp = &(*pp)->idle_link;
+  *pp = p->idle_link;
+  p->idle = false;
+  weft__add_seqcst(&S.npidle, -1);
+}
+
+void weft__wakep(void) {
+  weft__fence_seqcst(); /* pairs with go_idle's fence */
+  if (weft__load_relaxed(&S.npidle) == 0 ||
+      weft__load_relaxed(&S.nmspinning) != 0)
+    return;
+  int32_t zero = 0;
+  if (!atomic_compare_exchange_strong_explicit(&S.nmspinning, &zero, 1,
+                                               memory_order_seq_cst,
+                                               memory_order_relaxed))
+    return; /* someone else became the spinner */
+  weft__spin_lock(&S.lock);
+  weft__p *p = idle_pop_locked();
+  if (p)
+    p->spinning = true; /* handed over with the nmspinning we took */
+  weft__spin_unlock(&S.lock);
+  if (p == NULL) {
+    weft__add_seqcst(&S.nmspinning, -1);
+    return;
+  }
+  /* pairs with go_idle's acquire */
+  atomic_fetch_or_explicit(&p->wake, WAKE_WAKEP, memory_order_release);
+  weft__futex_wake(&p->wake, 1);
+}
+
+/* A spinning P found work: stop counting it, and if it was the last
+ * spinner, start another so that remaining work keeps being looked for. */
+static void reset_spinning(weft__p *p) {
+  if (!p->spinning)
+    return;
+  p->spinning = false;
+  if (weft__add_seqcst(&S.nmspinning, -1) == 1)
+    weft__wakep();
+}
+
+/* ---- queues ------------------------------------------------------------ */
+
+void weft__globrunqput_batch(weft__g *head, weft__g *tail, int32_t n) {
+  weft__spin_lock(&S.lock);
+  tail->schedlink = NULL;
+  if (S.gq_tail)
+    S.gq_tail->schedlink = head;
+  else
+    S.gq_head = head;
+  S.gq_tail = tail;
+  weft__store_relaxed(&S.gq_len, S.gq_len + n);
+  weft__spin_unlock(&S.lock);
+}
+
+void weft__globrunqput(weft__g *g) { weft__globrunqput_batch(g, g, 1); }
+
+/* Takes a fair share of the global queue: one G to run, some more into the
+ * local ring. Lock held. */
+static weft__g *globrunqget_locked(weft__p *p, int32_t max) {
+  int32_t len = weft__load_relaxed(&S.gq_len);
+  if (len == 0)
+    return NULL;
+  int32_t n = len / S.nprocs + 1;
+  if (n > len)
+    n = len;
+  if (max > 0 && n > max)
+    n = max;
+  if (n > WEFT__RUNQ_SIZE / 2)
+    n = WEFT__RUNQ_SIZE / 2;
+  /* Never more than the ring has room for: a full ring spills to this very
+   * queue, whose lock we hold (the ring need not be empty here: timers run
+   * while stealing may have readied goroutines onto it). */
+  int32_t room = WEFT__RUNQ_SIZE - weft__runq_len(p);
+  if (n > room + 1)
+    n = room + 1;
+  weft__store_relaxed(&S.gq_len, len - n);
+  weft__g *g = S.gq_head;
+  S.gq_head = g->schedlink;
+  for (int32_t i = 1; i < n; i++) {
+    weft__g *more = S.gq_head;
+    S.gq_head = more->schedlink;
+    weft__runq_put_tail(p, more);
+  }
+  if (S.gq_head == NULL)
+    S.gq_tail = NULL;
+  return g;
+}
+
+static weft__g *globrunqget(weft__p *p, int32_t max) {
+  if (weft__load_relaxed(&S.gq_len) == 0) /* hint; re-checked under lock */
+    return NULL;
+  weft__spin_lock(&S.lock);
+  weft__g *g = globrunqget_locked(p, max);
+  weft__spin_unlock(&S.lock);
+  return g;
+}
+
+void weft__runqput(weft__p *p, weft__g *g, weft__put put) {
+  if (put != WEFT__PUT_TAIL) {
+    /* An empty slot can only be filled by its owner, so a plain release
+     * store does (pairs with the takers' exchange or CAS); a full one may
+     * be taken by a thief meanwhile, so swap. */
+    if (weft__load_relaxed(&p->runnext) == NULL) {
+      weft__store_release(&p->runnext, g);
+      return; /* runnext is for this P: nobody to wake */
+    }
+    g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+    if (g == NULL)
+      return;
+  }
+  weft__runq_put_tail(p, g); /* the kicked-out runnext, or g */
+  if (put != WEFT__PUT_LOCAL)
+    weft__wakep();
+}
+
+void weft__ready(weft__g *g, weft__put put) {
+  weft__store_relaxed(&g->status, WEFT__G_RUNNABLE);
+  weft__p *p = weft__curp();
+  if (p) {
+    weft__runqput(p, g, put);
+  } else {
+    weft__globrunqput(g);
+    weft__wakep();
+  }
+}
+
+/* ---- picking ----------------------------------------------------------- */
+
+/* The next G from this P alone, or NULL. Owner only; never blocks. */
+static weft__g *local_pick(weft__p *p) {
+  uint32_t tick = weft__load_relaxed(&p->schedtick) + 1;
+  weft__store_relaxed(&p->schedtick, tick); /* owner only; sysmon reads */
+  if (weft__det_enabled()) /* the deterministic mode draws instead */
+    return weft__det_pick(p);
+  if (tick % 61 == 0) {
+    weft__g *g = globrunqget(p, 1);
+    if (g)
+      return g;
+  }
+  weft__g *g = NULL;
+  if (p->runnext_streak < RUNNEXT_STREAK)
+    g = atomic_exchange_explicit(&p->runnext, NULL, memory_order_acq_rel);
+  if (g) {
+    p->runnext_streak++;
+    return g;
+  }
+  p->runnext_streak = 0;
+  g = weft__runq_get(p);
+  if (g == NULL)
+    g = atomic_exchange_explicit(&p->runnext, NULL, memory_order_acq_rel);
+  return g;
+}
+
+void weft__schedule_away(weft__p *p, weft__g *g, weft__pending_fn hook,
+                         void *arg, bool dying) {
+  weft__g *next = local_pick(p);
+  switch_common(p, g, next, hook, arg, dying); /* next NULL: to g0 */
+}
+
+void weft__park(weft__pending_fn hook, void *arg, const char *reason) {
+  weft__p *p = weft__curp();
+  weft__g *g = p->cur;
+  /* For the dump (dump.c), which reads all three relaxed: two plain stores
+   * and a load of a line that sysmon dirties at most once a millisecond. */
+  weft__store_relaxed(&g->wait_reason, reason);
+  weft__store_relaxed(&g->wait_since, weft__load_relaxed(&weft__coarse_now));
+  weft__store_relaxed(&g->status, WEFT__G_WAITING);
+  weft__schedule_away(p, g, hook, arg, false);
+}
+
+/* ---- finding work (g0 only) -------------------------------------------- */
+
+static uint64_t fastrand(weft__p *p) {
+  uint64_t x = p->rand;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return p->rand = x;
+}
+
+uint64_t weft__fastrand(void) {
+  static __thread uint64_t thread_state;
+  weft__p *p = weft__curp();
+  if (p) /* the mode's draws must not depend on how long the P spun */
+    return weft__det_enabled() ? weft__det_rand() : fastrand(p);
+  uint64_t x = thread_state;
+  if (x == 0) /* seed from the thread's address and the clock */
+    x = ((uint64_t)(uintptr_t)&thread_state ^ (uint64_t)weft_now()) | 1;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return thread_state = x;
+}
+
+void weft__run_due_timers(weft__p *victim, int64_t now) {
+  if (weft__timers_next(&victim->timers) <= now)
+    weft__timers_run(&victim->timers, now);
+}
+
+static weft__g *steal_once(weft__p *p, bool take_next) {
+  int n = S.nprocs;
+  int start = (int)(fastrand(p) % (uint64_t)n);
+  int64_t now = take_next ? weft_now() : 0;
+  for (int i = 0; i < n; i++) {
+    weft__p *victim = S.allp[(start + i) % n];
+    if (victim == p)
+      continue;
+    /* A busy P runs its timers only between switches; help it. Timer
+     * callbacks may run on any P's thread. */
+    if (take_next) {
+      weft__run_due_timers(victim, now);
+      weft__g *g = weft__runq_get(p); /* what those timers readied */
+      if (g)
+        return g;
+    }
+    weft__g *g = weft__runq_steal(p, victim, take_next);
+    if (g)
+      return g;
+  }
+  return globrunqget(p, 0);
+}
+
+static weft__g *spin_for_work(weft__p *p) {
+  if (!p->spinning) {
+    int32_t busy = S.nprocs - weft__load_relaxed(&S.npidle);
+    if (2 * weft__load_relaxed(&S.nmspinning) >= busy)
+      return NULL; /* enough spinners already (Go's rule) */
+    p->spinning = true;
+    weft__add_seqcst(&S.nmspinning, 1);
+  }
+  int64_t start = weft_now();
+  for (int round = 0;; round++) {
+    weft__g *g = steal_once(p, round >= 3);
+    if (g)
+      return g;
+    if (weft__timers_next(&p->timers) <= weft_now())
+      return NULL; /* go run them */
+    if (round >= 3 && weft_now() - start > SPIN_NS)
+      return NULL;
+    for (int i = 0; i < 64; i++)
+      weft__cpu_relax();
+  }
+}
+
+static bool any_work_visible(void) {
+  if (weft__load_relaxed(&S.gq_len) != 0)
+    return true;
+  for (int i = 0; i < S.nprocs; i++)
+    if (!weft__runq_empty(S.allp[i]))
+      return true;
+  return false;
+}
+
+/* Waits for the wake that a concurrent wakep() is about to deliver. */
+static void await_wake(weft__p *p) {
+  uint32_t w;
+  /* pairs with wakep's release */
+  while (((w = weft__load_acquire(&p->wake)) & WAKE_WAKEP) == 0)
+    weft__futex_wait(&p->wake, w, WEFT_FOREVER);
+  weft__store_relaxed(&p->wake, 0);
+}
+
+/* Leaves the idle list if still on it; if a waker took us off first, takes
+ * its wake (and the spinning state it handed over). */
+static void leave_idle(weft__p *p) {
+  weft__spin_lock(&S.lock);
+  bool was_idle = p->idle;
+  if (was_idle)
+    idle_remove_locked(p);
+  weft__spin_unlock(&S.lock);
+  if (!was_idle)
+    await_wake(p);
+}
+
+/* Parks the P's thread until woken or its next timer. Returns a G if one
+ * turned up on the way, else NULL to look again. */
+static weft__g *go_idle(weft__p *p) {
+  weft__spin_lock(&S.lock);
+  if (weft__det_enabled() && weft__load_relaxed(&S.gq_len) != 0) {
+    weft__spin_unlock(&S.lock); /* for the draw to pick (find_runnable) */
+    return NULL;
+  }
+  weft__g *g = globrunqget_locked(p, 0);
+  if (g) {
+    weft__spin_unlock(&S.lock);
+    reset_spinning(p);
+    return g;
+  }
+  /* Clear spinning before the P becomes visible on the idle list: from then
+   * on a waker may pop it and hand it spinning = true. */
+  bool was_spinning = p->spinning;
+  p->spinning = false;
+  p->idle = true;
+  p->idle_link = S.idle;
+  S.idle = p;
+  weft__add_seqcst(&S.npidle, 1);
+  weft__spin_unlock(&S.lock);
+
+  if (was_spinning)
+    weft__add_seqcst(&S.nmspinning, -1);
+  weft__fence_seqcst(); /* pairs with wakep's fence */
+  if (any_work_visible()) {
+    leave_idle(p);
+    if (!p->spinning) {
+      p->spinning = true;
+      weft__add_seqcst(&S.nmspinning, 1);
+    }
+    return NULL;
+  }
+  for (;;) {
+    uint32_t w = weft__load_acquire(&p->wake); /* pairs with wakep, kick */
+    if (w & WAKE_WAKEP)
+      break;
+    if (w & WAKE_TIMERS) /* a timer was added from elsewhere */
+      atomic_fetch_and_explicit(&p->wake, ~WAKE_TIMERS, memory_order_relaxed);
+    /* Re-read after clearing the kick bit: a later add sets it again. */
+    int64_t deadline = weft__timers_next(&p->timers);
+    if (weft__futex_wait(&p->wake, 0, deadline) == -ETIMEDOUT) {
+      leave_idle(p);
+      return NULL;
+    }
+  }
+  weft__store_relaxed(&p->wake, 0); /* wakep took us off the list */
+  return NULL;
+}
+
+void weft__timer_add_any(weft__timer *t) {
+  weft__p *self = weft__curp();
+  weft__p *p = self;
+  if (p == NULL) {
+    weft__ensure_started();
+    p = S.allp[weft__fastrand() % (uint64_t)S.nprocs];
+  }
+  weft__timer_add(&p->timers, t);
+  if (p != self) { /* it may be asleep until a later deadline */
+    atomic_fetch_or_explicit(&p->wake, WAKE_TIMERS, memory_order_release);
+    weft__futex_wake(&p->wake, 1);
+  }
+}
+
+static weft__g *find_runnable(weft__p *p) {
+  for (;;) {
+    run_timers_if_due(p);
+    weft__g *g = local_pick(p);
+    /* In the deterministic mode every G comes from a draw: the pick covers
+     * the global queue, and with one P there is no one to steal from. A G
+     * taken here instead would skip a draw whenever a plain thread queued
+     * it just after local_pick looked, and a seed would no longer replay. */
+    if (g == NULL && !weft__det_enabled()) {
+      g = globrunqget(p, 0);
+      if (g == NULL)
+        g = spin_for_work(p);
+    }
+    if (g == NULL && weft__timers_next(&p->timers) > weft_now())
+      g = go_idle(p);
+    if (g) {
+      reset_spinning(p);
+      return g;
+    }
+  }
+}
+
+/* The body of every P's thread: its g0 context. */
+void weft__p_main(weft__p *p) {
+  for (;;) {
+    weft__g *g = find_runnable(p);
+    switch_common(p, NULL, g, NULL, NULL, false);
+  }
+}
