@@ -9,7 +9,7 @@
  *   not be instrumented itself (WEFT_NO_TSAN_SWITCH): TSan's function entry
  *   and exit hooks would push on one fiber's shadow stack and pop from
  *   another's.
- * - Race builds (WEFT_RACE, race.h): the runtime itself is not instrumented
+ * - Race builds (WEFT_RACE, debug/race.c): the runtime itself is not instrumented
  *   but the program is, so goroutines are still TSan fibers; they switch
  *   with __tsan_switch_to_fiber_no_sync, so that running one after the
  *   other on a thread orders nothing (Go's race detector does the same).
@@ -18,6 +18,8 @@
 #define WEFT_SANITIZER_H
 
 #include <stddef.h>
+
+#include "base/defs.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define WEFT_ASAN 1
@@ -51,13 +53,13 @@ static inline void weft__asan_unpoison(void *p, size_t n) { (void)p, (void)n; }
 #define weft__asan_finish_switch(save) ((void)(save))
 #endif
 
-#if defined(WEFT_RACE) && WEFT_RACE && defined(WEFT_TSAN)
+#if WEFT__RACE && defined(WEFT_TSAN)
 #error "WEFT_RACE builds leave the runtime uninstrumented: no -fsanitize=thread"
 #endif
 
-#if defined(WEFT_TSAN) || (defined(WEFT_RACE) && WEFT_RACE)
+#if defined(WEFT_TSAN) || WEFT__RACE
 #include <sanitizer/tsan_interface.h>
-#if defined(WEFT_RACE) && WEFT_RACE
+#if WEFT__RACE
 #define WEFT__TSAN_SWITCH_FLAGS __tsan_switch_to_fiber_no_sync
 #else
 #define WEFT__TSAN_SWITCH_FLAGS 0
@@ -79,7 +81,7 @@ static inline void weft__asan_unpoison(void *p, size_t n) { (void)p, (void)n; }
 #define WEFT_NO_TSAN_SWITCH
 #endif
 
-#if defined(WEFT_ASAN) || defined(WEFT_TSAN) || (defined(WEFT_RACE) && WEFT_RACE)
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN) || WEFT__RACE
 /* Instrumented frames are several times larger (in race builds, the
  * program's). */
 #define WEFT__SANITIZED_STACK ((size_t)256 * 1024)

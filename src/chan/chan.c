@@ -15,19 +15,23 @@
  * waker touches only the claimed waiter, never c: the woken party may drop
  * its last reference and free c at once.
  *
- * Race builds (race.h): each completed operation gives TSan Go's edges
+ * Race builds (debug/race.c): each completed operation gives TSan Go's edges
  * (race_handoff, weft__race_notify on the slot, &closed for close), and
  * values are copied unseen by TSan.
  *
- * Memory ordering: c->lock orders everything. closed and qcount are atomics
- * only so that weft_chan_len and later lock-free fast paths may read them.
+ * The first invariant is asserted (debug builds) where an operation finds
+ * it must block: its claim has just dropped every unclaimable waiter of
+ * the other queue, so that queue is empty then.
+ *
+ * Memory ordering: c->lock orders everything. qcount is an atomic so that
+ * weft_chan_len may read it without the lock; closed is read only under
+ * the lock today (there is no lock-free fast path).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chan/chan.h"
-#include "debug/race.h"
 
 #define MAX_ELEM ((size_t)1 << 16) /* Go's limit on element size */
 
@@ -139,15 +143,11 @@ static void race_handoff(weft_chan *c, weft__waiter *w, bool fill) {
   }
   weft__race_notify(race_slot(c, c->recvx));
   weft__race_notify_for(w, race_slot(c, c->recvx));
-#if defined(WEFT_RACE) && WEFT_RACE
-  if (fill) {
+  if (WEFT__RACE && fill) {
     if (++c->recvx == c->cap)
       c->recvx = 0;
     c->sendx = c->recvx;
   }
-#else
-  (void)fill;
-#endif
 }
 
 static void qcount_set(weft_chan *c, size_t n) {
@@ -180,6 +180,9 @@ int weft__chan_try_send(weft_chan *c, const void *elem, int *rc,
     *rc = 0;
     return 1;
   }
+  /* Would block: the claim above dropped every receiver it could not
+   * claim, so none is left, and a buffer would be full (see the header). */
+  weft__assert(c->recvq.head == NULL && n == c->cap);
   return 0;
 }
 
@@ -220,17 +223,8 @@ int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
     *rc = 0;
     return 1;
   }
+  weft__assert(c->sendq.head == NULL && n == 0);
   return 0;
-}
-
-/* Blocks forever, or until the deadline: a nil channel, or a select with
- * nothing to wait for. */
-int weft__block_until(int64_t deadline, const char *reason) {
-  weft__ensure_started();
-  weft__waiter w;
-  weft__waiter_init(&w);
-  weft__wait(&w, NULL, NULL, deadline, reason);
-  return -ETIMEDOUT;
 }
 
 /* Parks on q (c locked); returns the waiter's state, c unlocked. */
@@ -238,16 +232,11 @@ static uint32_t park_on(weft_chan *c, weft__waitq *q, weft__waiter *w,
                         void *elem, int64_t deadline, const char *reason) {
   weft__waiter_init(w);
   w->elem = elem;
-  weft__waitq_push(q, w);
   weft__race_park(w);
-  uint32_t st = weft__wait_locked(w, &c->lock, deadline, reason);
-  if (st == WEFT__TIMEDOUT) {
-    weft__spin_lock(&c->lock);
-    if (w->queued)
-      weft__waitq_remove(q, w);
-    weft__spin_unlock(&c->lock);
+  uint32_t st =
+      weft__wait_queued(q, w, false, &c->lock, deadline, reason, NULL);
+  if (st == WEFT__TIMEDOUT)
     return st;
-  }
   weft__race_unpark(w);
   if (!w->success && q == &c->recvq)
     weft__race_acquire(&c->closed); /* woken by close */
@@ -260,10 +249,6 @@ static int unlock_and_wake(weft_chan *c, weft__waiter *wake, int rc) {
   if (wake)
     weft__wake_claimed(wake);
   return rc;
-}
-
-bool weft__past(int64_t deadline) {
-  return deadline != WEFT_FOREVER && deadline <= weft_now();
 }
 
 /* Locks c and tries the operation: true with *rc set and c unlocked (and
@@ -369,7 +354,7 @@ int weft__chan_close(weft_chan *c) {
     weft__fatal("close of closed channel in weft_close (goroutine %llu)",
                 (unsigned long long)weft_goid());
   weft__race_release(&c->closed); /* acquired by receives that see it */
-  weft__store_release(&c->closed, 1);
+  weft__store_relaxed(&c->closed, 1); /* under c->lock, as every read */
   /* Claim everyone under the lock, wake them after it. */
   weft__waiter *woken = NULL;
   weft__waitq *queues[2] = {&c->recvq, &c->sendq};

@@ -2,7 +2,6 @@
 #ifndef WEFT_CHAN_H
 #define WEFT_CHAN_H
 
-#include "debug/detsched.h"
 #include "wait/waiter.h"
 
 struct weft_chan {
@@ -12,10 +11,9 @@ struct weft_chan {
                              a misuse check, not synchronization */
 #endif
   _Atomic int32_t refs;  /* acq_rel RMW; the last unref frees */
-  _Atomic uint32_t closed; /* written under lock (release); read without it
-                              by the non-blocking fast paths (acquire) */
+  _Atomic uint32_t closed; /* 0 or 1; written and read under lock */
   _Atomic size_t qcount;   /* values in buf; written under lock, read
-                              relaxed by fast paths and weft_chan_len */
+                              relaxed by weft_chan_len without it */
   size_t cap;              /* immutable */
   size_t elem_size;        /* immutable */
   size_t sendx, recvx;     /* ring indices into buf */
@@ -56,10 +54,6 @@ WEFT_INTERNAL int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
  * callers that hold a lock or run in a timer callback. */
 WEFT_INTERNAL int weft__chan_poll(weft_chan *c, void *elem, bool send);
 WEFT_INTERNAL int weft__chan_close(weft_chan *c);
-/* Blocks until the deadline (forever for WEFT_FOREVER); -ETIMEDOUT. */
-WEFT_INTERNAL int weft__block_until(int64_t deadline, const char *reason);
-/* Whether a deadline has passed (never for WEFT_FOREVER). */
-WEFT_INTERNAL bool weft__past(int64_t deadline);
 
 /* The result of a finished blocked operation, from its waiter. */
 static inline int weft__chan_waited_rc(const weft__waiter *w, bool send) {

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "chan/chan.h"
-#include "debug/race.h"
 
 #define STACK_CASES 8
 
@@ -103,6 +102,11 @@ static int finish(weft_case *cs, int i, int rc) {
   return i;
 }
 
+/* The queue a case waits on. */
+static weft__waitq *case_queue(weft_case *cs) {
+  return cs->dir == WEFT_CASE_SEND ? &cs->chan->sendq : &cs->chan->recvq;
+}
+
 /* Passes 4 and 5. Returns the state of the owner record. */
 static uint32_t park(sel *s, weft__waiter *owner, int64_t deadline) {
   weft__waiter_init(owner);
@@ -114,22 +118,16 @@ static uint32_t park(sel *s, weft__waiter *owner, int64_t deadline) {
     weft_case *cs = &s->cs[i];
     weft__waiter_init_case(&s->ws[i], owner, i, cs->elem);
     if (cs->chan)
-      weft__waitq_push(cs->dir == WEFT_CASE_SEND ? &cs->chan->sendq
-                                                 : &cs->chan->recvq,
-                       &s->ws[i]);
+      weft__waitq_push(case_queue(cs), &s->ws[i]);
   }
   weft__race_park(owner);
   uint32_t st = weft__wait(owner, unlock_all, s, deadline, "select");
   if (st != WEFT__TIMEDOUT)
     weft__race_unpark(owner);
   lock_all(s);
-  for (int i = 0; i < s->n; i++) {
-    weft_case *cs = &s->cs[i];
-    if (s->ws[i].queued)
-      weft__waitq_remove(cs->dir == WEFT_CASE_SEND ? &cs->chan->sendq
-                                                   : &cs->chan->recvq,
-                         &s->ws[i]);
-  }
+  for (int i = 0; i < s->n; i++)
+    if (s->cs[i].chan)
+      weft__waitq_unqueue(case_queue(&s->cs[i]), &s->ws[i]);
   unlock_all(s);
   return st;
 }
@@ -168,7 +166,7 @@ static int select_n(weft_case *cs, int n, int64_t deadline) {
   void *heap = NULL;
   if (n > STACK_CASES) {
     size_t each = sizeof(int) + sizeof(weft_chan *) + sizeof(weft__waiter);
-    heap = malloc((size_t)n * each);
+    heap = weft__rt_malloc((size_t)n * each);
     if (heap == NULL)
       return -ENOMEM;
     s.ws = heap;
@@ -182,7 +180,7 @@ static int select_n(weft_case *cs, int n, int64_t deadline) {
     if (cs[i].dir == WEFT_CASE_SEND && cs[i].chan)
       weft__race_read(cs[i].elem, cs[i].chan->elem_size);
   int rc = run(&s, deadline);
-  free(heap);
+  weft__rt_free(heap);
   if (rc >= 0 && cs[rc].dir == WEFT_CASE_RECV)
     weft__race_write(cs[rc].elem, cs[rc].chan->elem_size);
   return rc;

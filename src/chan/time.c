@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "chan/chan.h"
-#include "debug/race.h"
 
 struct weft_timer {
   weft__timer t;       /* in a P's heap while armed */

@@ -31,7 +31,6 @@
 #include <string.h>
 
 #include "chan/chan.h"
-#include "debug/race.h"
 
 enum kind { BACKGROUND, CANCEL, VALUE, WITHOUT_CANCEL };
 

@@ -23,7 +23,7 @@
  * Why the observation is sound (look()). The reads are not atomic, so the
  * detector brackets them:
  *   c1: read nblock, nwake and every P's schedtick;
- *   A:  check (1) and (2) under sched.lock;
+ *   A:  check (1) and (2) under sched.lock (weft__sched_all_idle);
  *   tL: read num_threads (sanitized builds: identify service threads
  *       before, confirm them alive after);
  *   B:  check (1) and (2) again under sched.lock, at an instant tb > tL;
@@ -78,13 +78,12 @@
 #include <unistd.h>
 
 #include "debug/deadlock.h"
-#include "sched/runq.h"
 #include "sched/runtime.h"
 #include "base/sanitizer.h"
 
 /* Race builds leave the runtime uninstrumented, but the program runs under
  * TSan, with its service threads. */
-#if defined(WEFT_ASAN) || defined(WEFT_TSAN) || (defined(WEFT_RACE) && WEFT_RACE)
+#if defined(WEFT_ASAN) || defined(WEFT_TSAN) || WEFT__RACE
 #include <dirent.h>
 #include <dlfcn.h>
 #include <sanitizer/common_interface_defs.h>
@@ -132,31 +131,6 @@ static bool same(const snap *a, const snap *b) {
   int n = weft__sched_g.nprocs;
   return a->nblock == b->nblock && a->nwake == b->nwake &&
          memcmp(a->ticks, b->ticks, (size_t)n * sizeof *a->ticks) == 0;
-}
-
-static bool no_timers(weft__timers *ts) {
-  weft__spin_lock(&ts->lock);
-  bool none = ts->n == 0 && !ts->busy && ts->running == NULL;
-  weft__spin_unlock(&ts->lock);
-  return none;
-}
-
-/* (1) and (2) at one instant: sched.lock keeps every P on the idle list. */
-static bool all_idle(void) {
-  weft__sched *S = &weft__sched_g;
-  bool ok = false;
-  weft__spin_lock(&S->lock);
-  if (weft__load_relaxed(&S->npidle) == S->nprocs && S->gq_head == NULL) {
-    ok = true;
-    for (int i = 0; ok && i < S->nprocs; i++) {
-      weft__p *p = S->allp[i];
-      ok = weft__runq_empty(p) &&
-           weft__load_acquire(&p->runnext) == NULL && /* pairs with put */
-           no_timers(&p->timers);
-    }
-  }
-  weft__spin_unlock(&S->lock);
-  return ok;
 }
 
 /* The kernel's thread count of the process, at one instant; -1 on error. */
@@ -247,13 +221,13 @@ static bool look(snap *c1, snap *c2) {
     return false;
   take(c1);
   int64_t blocked = (int64_t)(c1->nblock - c1->nwake);
-  if (blocked <= 0 || !all_idle())
+  if (blocked <= 0 || !weft__sched_all_idle())
     return false;
   /* The Ps, sysmon and the SIGQUIT thread: a flag read as 0 while that
    * thread exists only overcounts plain threads (a missed report). */
   long runtime = S->nprocs + 1 + weft__load_acquire(&weft__diag_nthreads);
   long plain = plain_threads(runtime);
-  if (!all_idle())
+  if (!weft__sched_all_idle())
     return false;
   take(c2);
   return same(c1, c2) && plain == blocked;
@@ -277,9 +251,9 @@ int64_t weft__dl_tick(void) {
     return WEFT_FOREVER;
   if (prev.ticks == NULL) {
     size_t n = (size_t)weft__sched_g.nprocs;
-    prev.ticks = calloc(n, sizeof *prev.ticks);
-    c1.ticks = calloc(n, sizeof *c1.ticks);
-    c2.ticks = calloc(n, sizeof *c2.ticks);
+    prev.ticks = weft__rt_calloc(n, sizeof *prev.ticks);
+    c1.ticks = weft__rt_calloc(n, sizeof *c1.ticks);
+    c2.ticks = weft__rt_calloc(n, sizeof *c2.ticks);
     if (!prev.ticks || !c1.ticks || !c2.ticks) {
       enabled = false; /* no detection rather than a wrong one */
       return WEFT_FOREVER;

@@ -7,8 +7,9 @@
  * weft_config.sched_seed; see weft.h)
  * - One P, whatever procs says: one OS thread runs every goroutine, so the
  *   only interleavings are the switches the scheduler chooses.
- * - local_pick (sched.c) takes a uniformly random runnable goroutine among
- *   runnext, the P's ring and the global queue (weft__det_pick) instead of
+ * - local_pick (sched/sched.c) takes a uniformly random runnable goroutine
+ *   among runnext, the P's ring and the global queue (weft__det_pick,
+ *   through sched/runq.h's candidates and take) instead of
  *   runnext first, then the ring in FIFO order. It is the only way a G is
  *   picked: find_runnable and go_idle leave the global queue to it, or a
  *   goroutine that a plain thread queued just after a pick looked would
@@ -47,11 +48,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "debug/detsched.h"
 #include "sched/runq.h"
 #include "sched/runtime.h"
 
-#define S weft__sched_g
 
 WEFT_INTERNAL _Atomic bool weft__det_on;
 static uint64_t det_seed;
@@ -66,7 +65,7 @@ static uint64_t mix(uint64_t z) {
 
 /* splitmix64: a counter through the finalizer. */
 static uint64_t draw(void) {
-  det_state += 0x9e3779b97f4a7c15ull;
+  det_state += WEFT__GOLDEN64;
   return mix(det_state);
 }
 
@@ -134,68 +133,11 @@ void weft__det_point_slow(void) {
 
 /* ---- picking ------------------------------------------------------------ */
 
-/* Unlinks the head of the global queue; sched.lock held, queue nonempty. */
-static weft__g *glob_pop_locked(void) {
-  weft__g *g = S.gq_head;
-  S.gq_head = g->schedlink;
-  if (S.gq_head == NULL)
-    S.gq_tail = NULL;
-  g->schedlink = NULL;
-  weft__store_relaxed(&S.gq_len, S.gq_len - 1); /* written under lock */
-  return g;
-}
-
-/* Moves as much of the global queue into p's ring as fits, so that a
- * pick among many queued goroutines (a plain thread may queue 100,000) is
- * uniform at O(1) each; sched.lock held. */
-static void glob_to_ring_locked(weft__p *p) {
-  int32_t room = WEFT__RUNQ_SIZE - weft__runq_len(p);
-  while (room-- > 0 && S.gq_head != NULL)
-    weft__runq_put_tail(p, glob_pop_locked()); /* never full: no spill */
-}
-
-/* Takes the i-th goroutine of p's ring: swaps it with the head, then pops
- * the head. The order of the rest changes, which no pick here looks at. */
-static weft__g *ring_take(weft__p *p, uint32_t i) {
-  if (i != 0) {
-    uint32_t h = weft__load_relaxed(&p->runqhead); /* the only consumer */
-    _Atomic(weft__g *) *a = &p->runq[h % WEFT__RUNQ_SIZE];
-    _Atomic(weft__g *) *b = &p->runq[(h + i) % WEFT__RUNQ_SIZE];
-    weft__g *x = weft__load_relaxed(a); /* owner's slots: relaxed */
-    weft__store_relaxed(a, weft__load_relaxed(b));
-    weft__store_relaxed(b, x);
-  }
-  return weft__runq_get(p);
-}
-
+/* Through sched/'s narrow interface (runq.h): how many goroutines are
+ * runnable for p, and take the i-th. */
 weft__g *weft__det_pick(weft__p *p) {
-  /* runnext and the ring change only by this thread now (no thieves); the
-   * global queue may grow from plain threads, so it is moved and sized
-   * under its lock. Goroutines left on it, once the ring is full, count as
-   * candidates, taken from its head. */
-  weft__spin_lock(&S.lock);
-  if (S.gq_head != NULL)
-    glob_to_ring_locked(p);
-  uint64_t n_glob = (uint64_t)weft__load_relaxed(&S.gq_len);
-  weft__g *next = weft__load_relaxed(&p->runnext);
-  uint64_t n_next = next != NULL;
-  uint64_t n_ring = (uint64_t)weft__runq_len(p);
-  uint64_t total = n_next + n_ring + n_glob;
-  if (total == 0) {
-    weft__spin_unlock(&S.lock);
-    return NULL;
-  }
-  uint64_t r = below(total);
-  if (r < n_glob) {
-    weft__g *g = glob_pop_locked();
-    weft__spin_unlock(&S.lock);
-    return g;
-  }
-  weft__spin_unlock(&S.lock);
-  r -= n_glob;
-  if (r < n_next) /* exchange: pairs with runqput's release store */
-    return atomic_exchange_explicit(&p->runnext, NULL, memory_order_acq_rel);
-  return ring_take(p, (uint32_t)(r - n_next));
+  uint32_t n = weft__runq_candidates(p);
+  return n ? weft__runq_take(p, (uint32_t)below(n)) : NULL;
 }
 
 /* ---- reporting ---------------------------------------------------------- */

@@ -93,7 +93,7 @@ static void collect_slot(char *lo, size_t size, void *arg) {
     return;
   if (c->n == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 64;
-    gsnap *v = realloc(c->v, cap * sizeof *v);
+    gsnap *v = weft__rt_realloc(c->v, cap * sizeof *v);
     if (v == NULL) {
       c->oom = true;
       return;
@@ -186,7 +186,7 @@ static void dump_threads(FILE *out) {
     for (int k = 0; k < v[i].npcs; k++)
       weft__print_pc(out, v[i].pcs[k], "", "");
   }
-  free(v);
+  weft__rt_free(v);
 }
 
 /* Prints every goroutine but skip (0: none); returns how many. */
@@ -206,7 +206,7 @@ static size_t dump_locked(FILE *out, uint64_t skip, uintptr_t self_fp) {
       print_one(out, &c.v[i], self ? self_fp : 0);
       shown++;
     }
-  free(c.v);
+  weft__rt_free(c.v);
   return shown;
 }
 
@@ -230,7 +230,7 @@ size_t weft__dump_others(FILE *out, const char *what) {
   size_t n = 0;
   for (size_t i = 0; i < c.n; i++)
     n += c.v[i].g != me;
-  free(c.v);
+  weft__rt_free(c.v);
   if (n > 0) {
     fprintf(out, "weft: %zu goroutine%s %s\n", n, n == 1 ? "" : "s", what);
     dump_locked(out, me ? me->id : 0, 0);

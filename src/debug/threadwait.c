@@ -42,17 +42,17 @@ void weft__thread_wait_enter(weft__thread_wait *tw, const char *reason,
   tw->lo = my_lo;
   tw->hi = my_hi; /* 0 when unknown: the walk then shows nothing */
   tw->prev = NULL;
-  weft__spin_lock(&lock);
+  weft__spin_lock_ranked(&lock, WEFT__RANK_THREADWAIT);
   tw->next = head;
   if (head)
     head->prev = tw;
   head = tw;
   count++;
-  weft__spin_unlock(&lock);
+  weft__spin_unlock_ranked(&lock, WEFT__RANK_THREADWAIT);
 }
 
 void weft__thread_wait_leave(weft__thread_wait *tw) {
-  weft__spin_lock(&lock);
+  weft__spin_lock_ranked(&lock, WEFT__RANK_THREADWAIT);
   if (tw->prev)
     tw->prev->next = tw->next;
   else
@@ -60,25 +60,25 @@ void weft__thread_wait_leave(weft__thread_wait *tw) {
   if (tw->next)
     tw->next->prev = tw->prev;
   count--;
-  weft__spin_unlock(&lock);
+  weft__spin_unlock_ranked(&lock, WEFT__RANK_THREADWAIT);
 }
 
 size_t weft__thread_wait_collect(weft__thread_snap **out) {
   *out = NULL;
   /* Allocate outside the lock (malloc may block); retry if it grew. */
   for (;;) {
-    weft__spin_lock(&lock);
+    weft__spin_lock_ranked(&lock, WEFT__RANK_THREADWAIT);
     size_t n = count;
-    weft__spin_unlock(&lock);
+    weft__spin_unlock_ranked(&lock, WEFT__RANK_THREADWAIT);
     if (n == 0)
       return 0;
-    weft__thread_snap *v = malloc(n * sizeof *v);
+    weft__thread_snap *v = weft__rt_malloc(n * sizeof *v);
     if (v == NULL)
       return 0;
-    weft__spin_lock(&lock);
+    weft__spin_lock_ranked(&lock, WEFT__RANK_THREADWAIT);
     if (count > n) {
-      weft__spin_unlock(&lock);
-      free(v);
+      weft__spin_unlock_ranked(&lock, WEFT__RANK_THREADWAIT);
+      weft__rt_free(v);
       continue;
     }
     size_t i = 0;
@@ -91,7 +91,7 @@ size_t weft__thread_wait_collect(weft__thread_snap **out) {
                                           (int)(sizeof v[i].pcs /
                                                 sizeof v[i].pcs[0]));
     }
-    weft__spin_unlock(&lock);
+    weft__spin_unlock_ranked(&lock, WEFT__RANK_THREADWAIT);
     *out = v;
     return i;
   }

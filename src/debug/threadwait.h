@@ -21,19 +21,9 @@
 
 #include "base/internal.h"
 
-typedef struct weft__thread_wait {
-  struct weft__thread_wait *next, *prev; /* the list's lock */
-  const char *reason;                    /* immutable while listed */
-  int64_t since;
-  pid_t tid;
-  uintptr_t fp, lo, hi; /* the wait's frame, the stack's bounds */
-} weft__thread_wait;
+/* The records (weft__thread_wait) and the calls that list them are hooks
+ * of the wait path: base/hooks.h. */
 
-/* Lists tw for the calling thread, which is about to block for reason. fp
- * is a frame pointer of the caller's stack (its frames are shown). */
-WEFT_INTERNAL void weft__thread_wait_enter(weft__thread_wait *tw,
-                                           const char *reason, uintptr_t fp);
-WEFT_INTERNAL void weft__thread_wait_leave(weft__thread_wait *tw);
 /* What the dump shows of one listed thread. */
 typedef struct weft__thread_snap {
   pid_t tid;

@@ -17,9 +17,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "base/sanitizer.h"
+#include "sched/runq.h"
 #include "sched/runtime.h"
 
 static _Noreturn void goexit(weft__g *g);

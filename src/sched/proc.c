@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "debug/deadlock.h"
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "sched/runtime.h"
 #include "base/sanitizer.h"
 #include "sched/signals.h"
@@ -56,9 +53,10 @@ static int procs_locked(void) {
   if (env) {
     char *end;
     long n = strtol(env, &end, 10);
-    if (*end == '\0' && n > 0 && n <= 4096)
+    if (*end == '\0' && n > 0 && n <= WEFT__MAX_PROCS)
       return (int)n;
-    fprintf(stderr, "weft: ignoring WEFT_PROCS=%s (want 1..4096)\n", env);
+    fprintf(stderr, "weft: ignoring WEFT_PROCS=%s (want 1..%d)\n", env,
+            WEFT__MAX_PROCS);
   }
   return cpu_count();
 }
@@ -75,6 +73,7 @@ static size_t default_stack_locked(void) {
 
 static void *p_thread(void *arg) {
   weft__p *p = arg;
+  p->thread = pthread_self(); /* the P's own field from here on */
   weft__p_set_current(p);
   weft__signals_thread_init(p);
   p->g0_tsan_fiber = weft__tsan_current();
@@ -88,12 +87,11 @@ static void *p_thread(void *arg) {
 }
 
 static weft__p *p_new(int id) {
-  weft__p *p = aligned_alloc(64, (sizeof(weft__p) + 63) & ~(size_t)63);
+  weft__p *p = weft__rt_calloc_lines(sizeof(weft__p));
   if (p == NULL)
     weft__fatal("out of memory starting the runtime");
-  memset(p, 0, sizeof *p);
   p->id = id;
-  p->rand = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1);
+  p->rand = WEFT__GOLDEN64 * (uint64_t)(id + 1); /* never 0 */
   weft__timers_init(&p->timers);
   return p;
 }
@@ -107,11 +105,11 @@ static void start(void) {
   weft__dl_configure(cfg.deadlock_check); /* before sysmon reads it */
   pthread_mutex_unlock(&cfg_lock);
   if (seed)
-    weft__det_start(seed); /* before the P's thread exists: see detsched.c */
+    weft__det_start(seed); /* before the P's thread exists (hooks.h) */
 
   weft__stack_init(s->stack_default);
   weft__signals_init();
-  s->allp = calloc((size_t)s->nprocs, sizeof *s->allp);
+  s->allp = weft__rt_calloc((size_t)s->nprocs, sizeof *s->allp);
   if (s->allp == NULL)
     weft__fatal("out of memory starting the runtime");
   for (int i = 0; i < s->nprocs; i++)
@@ -133,7 +131,8 @@ static void start(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&s->allp[i]->thread, &attr, p_thread, s->allp[i]))
+    pthread_t t; /* p_thread stores it in the P itself */
+    if (pthread_create(&t, &attr, p_thread, s->allp[i]))
       weft__fatal("cannot create the thread of P %d", i);
     pthread_attr_destroy(&attr);
   }
@@ -150,7 +149,7 @@ void weft__ensure_started(void) {
 }
 
 int weft_init(const weft_config *c) {
-  if (c == NULL || c->procs < 0 || c->procs > 4096)
+  if (c == NULL || c->procs < 0 || c->procs > WEFT__MAX_PROCS)
     return -EINVAL;
   if (c->stack_size &&
       (c->stack_size < WEFT_STACK_MIN || c->stack_size > WEFT_STACK_MAX))
@@ -175,7 +174,7 @@ int weft_init(const weft_config *c) {
 }
 
 int weft_procs(int n) {
-  if (n > 4096)
+  if (n > WEFT__MAX_PROCS)
     return -EINVAL;
   pthread_mutex_lock(&cfg_lock);
   int cur = weft__load_acquire(&started) ? weft__sched_g.nprocs : procs_locked();

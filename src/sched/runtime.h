@@ -113,7 +113,7 @@ struct weft__p {
                                  the owner reads (acquire) and clears */
   weft__stack_cache stacks;   /* owner */
   weft__timers timers;        /* own lock */
-  pthread_t thread;
+  pthread_t thread;           /* written by the P's thread first thing */
   void *g0_stack_lo;          /* for ASan fiber switches; immutable */
   size_t g0_stack_size;
   void *g0_tsan_fiber;
@@ -137,6 +137,23 @@ typedef struct weft__sched {
 } weft__sched;
 
 extern WEFT_INTERNAL weft__sched weft__sched_g;
+
+/* sched.lock, at its rank in the lock order (base/spinlock.h). */
+static inline void weft__sched_lock(void) {
+  weft__spin_lock_ranked(&weft__sched_g.lock, WEFT__RANK_SCHED);
+}
+static inline void weft__sched_unlock(void) {
+  weft__spin_unlock_ranked(&weft__sched_g.lock, WEFT__RANK_SCHED);
+}
+
+/* Whether, at one instant, every P is idle with an empty ring, runnext and
+ * global queue, and no P holds a timer: the deadlock detector's conditions
+ * (1) and (2) (debug/deadlock.c). Holds sched.lock while it looks, so no P
+ * can leave the idle list meanwhile. */
+WEFT_INTERNAL bool weft__sched_all_idle(void);
+
+/* Runtime start-up (proc.c), idempotent and cheap once started. */
+WEFT_INTERNAL void weft__ensure_started(void);
 
 /* The caller's P (NULL on a plain thread) and G (NULL outside goroutines).
  * Never inlined and opaque to the optimizer: a goroutine may resume on
@@ -167,7 +184,6 @@ WEFT_INTERNAL void weft__ready(weft__g *g, weft__put put);
 
 /* Scheduling entry points used by go.c. */
 WEFT_INTERNAL void weft__runqput(weft__p *p, weft__g *g, weft__put put);
-WEFT_INTERNAL void weft__globrunqput(weft__g *g);
 WEFT_INTERNAL void weft__wakep(void);
 /* Leaves the running G, whose state the caller has set, for the next
  * runnable one; after the switch the incoming context runs hook(p, arg).
@@ -193,10 +209,6 @@ WEFT_INTERNAL int weft__go_queued(void (*fn)(void *), void *arg);
 WEFT_INTERNAL void weft__sysmon_start(void);
 /* Runs the due timers of any P's heap (a spinning P helps a busy one). */
 WEFT_INTERNAL void weft__run_due_timers(weft__p *victim, int64_t now);
-
-/* Diagnostics (diag.c): the SIGQUIT dump and the leak report at exit, if
- * the environment asks for them. Called once, at start-up. */
-WEFT_INTERNAL void weft__diag_start(void);
 
 /* Start-up (proc.c): bind the calling thread to p, then run its scheduler
  * loop forever. */

@@ -6,10 +6,11 @@
  *   this P, so a handoff costs no thread wake-up. After RUNNEXT_STREAK
  *   consecutive runnext picks the head of the ring goes first, so two
  *   goroutines that keep waking each other cannot starve the rest.
- * - Every 61st pick looks at the global queue first, and every 64th runs
- *   due timers, so neither starves behind a busy ring.
- * - In the deterministic schedule mode (detsched.c) a seeded draw among
- *   all of them replaces this order.
+ * - Every GLOBAL_EVERY-th pick looks at the global queue first, and every
+ *   TIMERS_EVERY-th switch runs due timers, so neither starves behind a
+ *   busy ring.
+ * - In the deterministic schedule mode a seeded draw among all of them
+ *   replaces this order (the pick-policy hook, base/hooks.h).
  *
  * Spinning and idling (the wake-up protocol of Go's findrunnable/wakep)
  * - A P with nothing to run "spins": it steals from other Ps for a few tens
@@ -35,13 +36,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "debug/detsched.h"
 #include "base/futex.h"
 #include "sched/runq.h"
 #include "base/sanitizer.h"
 #include "sched/runtime.h"
 
 #define RUNNEXT_STREAK 16
+/* Go's 61: prime, so that it does not beat with other periodic work. */
+#define GLOBAL_EVERY 61
+#define TIMERS_EVERY 64 /* a power of two: a mask of the switch count */
+/* Steal rounds before runnext and timers are taken from victims too. */
+#define STEAL_ROUNDS_RING_ONLY 3
+#define SPIN_PAUSES 64 /* cpu_relax between steal rounds */
 /* Bits of weft__p.wake. */
 #define WAKE_WAKEP 1u  /* wakep took the P off the idle list */
 #define WAKE_TIMERS 2u /* a timer was added to the P from another thread */
@@ -95,12 +101,13 @@ static void run_timers_if_due(weft__p *p) {
 }
 
 /* A P that always has a goroutine to switch to never enters its scheduler
- * loop, so due timers also run every 64th switch, right after the pending
+ * loop, so due timers also run every TIMERS_EVERY-th switch, right after the pending
  * hook: no weft lock is held there (the outgoing goroutine's locks were
  * just released by its hook), so a timer may take a channel's lock. Before
  * the switch it could not: a parking goroutine still holds its locks. */
 static void timers_now_and_then(weft__p *p) {
-  if (p->cur && (weft__load_relaxed(&p->schedtick) & 63) == 0)
+  if (p->cur &&
+      (weft__load_relaxed(&p->schedtick) & (TIMERS_EVERY - 1)) == 0)
     run_timers_if_due(p);
 }
 
@@ -134,7 +141,10 @@ static void switch_common(weft__p *p, weft__g *from, weft__g *to,
   }
   /* Resumed, possibly on another thread: re-read everything. */
   p = weft__curp();
+  weft__assert(p->cur == from);
   run_pending(p);
+  if (WEFT__CHECKS) /* the outgoing context's locks went with its hook */
+    weft__spin_assert_none_held("resumed from a switch");
   timers_now_and_then(p);
   restore_errno(from);
 }
@@ -148,6 +158,8 @@ weft__p *weft__landed(void) {
   weft__asan_finish_switch(NULL);
   weft__p *p = weft__curp();
   run_pending(p);
+  if (WEFT__CHECKS)
+    weft__spin_assert_none_held("resumed from a switch");
   timers_now_and_then(p);
   return p;
 }
@@ -183,11 +195,11 @@ void weft__wakep(void) {
                                                memory_order_seq_cst,
                                                memory_order_relaxed))
     return; /* someone else became the spinner */
-  weft__spin_lock(&S.lock);
+  weft__sched_lock();
   weft__p *p = idle_pop_locked();
   if (p)
     p->spinning = true; /* handed over with the nmspinning we took */
-  weft__spin_unlock(&S.lock);
+  weft__sched_unlock();
   if (p == NULL) {
     weft__add_seqcst(&S.nmspinning, -1);
     return;
@@ -208,61 +220,6 @@ static void reset_spinning(weft__p *p) {
 }
 
 /* ---- queues ------------------------------------------------------------ */
-
-void weft__globrunqput_batch(weft__g *head, weft__g *tail, int32_t n) {
-  weft__spin_lock(&S.lock);
-  tail->schedlink = NULL;
-  if (S.gq_tail)
-    S.gq_tail->schedlink = head;
-  else
-    S.gq_head = head;
-  S.gq_tail = tail;
-  weft__store_relaxed(&S.gq_len, S.gq_len + n);
-  weft__spin_unlock(&S.lock);
-}
-
-void weft__globrunqput(weft__g *g) { weft__globrunqput_batch(g, g, 1); }
-
-/* Takes a fair share of the global queue: one G to run, some more into the
- * local ring. Lock held. */
-static weft__g *globrunqget_locked(weft__p *p, int32_t max) {
-  int32_t len = weft__load_relaxed(&S.gq_len);
-  if (len == 0)
-    return NULL;
-  int32_t n = len / S.nprocs + 1;
-  if (n > len)
-    n = len;
-  if (max > 0 && n > max)
-    n = max;
-  if (n > WEFT__RUNQ_SIZE / 2)
-    n = WEFT__RUNQ_SIZE / 2;
-  /* Never more than the ring has room for: a full ring spills to this very
-   * queue, whose lock we hold (the ring need not be empty here: timers run
-   * while stealing may have readied goroutines onto it). */
-  int32_t room = WEFT__RUNQ_SIZE - weft__runq_len(p);
-  if (n > room + 1)
-    n = room + 1;
-  weft__store_relaxed(&S.gq_len, len - n);
-  weft__g *g = S.gq_head;
-  S.gq_head = g->schedlink;
-  for (int32_t i = 1; i < n; i++) {
-    weft__g *more = S.gq_head;
-    S.gq_head = more->schedlink;
-    weft__runq_put_tail(p, more);
-  }
-  if (S.gq_head == NULL)
-    S.gq_tail = NULL;
-  return g;
-}
-
-static weft__g *globrunqget(weft__p *p, int32_t max) {
-  if (weft__load_relaxed(&S.gq_len) == 0) /* hint; re-checked under lock */
-    return NULL;
-  weft__spin_lock(&S.lock);
-  weft__g *g = globrunqget_locked(p, max);
-  weft__spin_unlock(&S.lock);
-  return g;
-}
 
 void weft__runqput(weft__p *p, weft__g *g, weft__put put) {
   if (put != WEFT__PUT_TAIL) {
@@ -293,6 +250,23 @@ void weft__ready(weft__g *g, weft__put put) {
   }
 }
 
+bool weft__sched_all_idle(void) {
+  bool ok = false;
+  weft__sched_lock();
+  if (weft__load_relaxed(&S.npidle) == S.nprocs &&
+      weft__load_relaxed(&S.gq_len) == 0) { /* written under the lock */
+    ok = true;
+    for (int i = 0; ok && i < S.nprocs; i++) {
+      weft__p *p = S.allp[i];
+      ok = weft__runq_empty(p) &&
+           weft__load_acquire(&p->runnext) == NULL && /* pairs with put */
+           weft__timers_empty(&p->timers);
+    }
+  }
+  weft__sched_unlock();
+  return ok;
+}
+
 /* ---- picking ----------------------------------------------------------- */
 
 /* The next G from this P alone, or NULL. Owner only; never blocks. */
@@ -301,8 +275,8 @@ static weft__g *local_pick(weft__p *p) {
   weft__store_relaxed(&p->schedtick, tick); /* owner only; sysmon reads */
   if (weft__det_enabled()) /* the deterministic mode draws instead */
     return weft__det_pick(p);
-  if (tick % 61 == 0) {
-    weft__g *g = globrunqget(p, 1);
+  if (tick % GLOBAL_EVERY == 0) {
+    weft__g *g = weft__globrunqget(p, 1);
     if (g)
       return g;
   }
@@ -322,6 +296,9 @@ static weft__g *local_pick(weft__p *p) {
 
 void weft__schedule_away(weft__p *p, weft__g *g, weft__pending_fn hook,
                          void *arg, bool dying) {
+  /* The caller's P, run by this very thread, with g on it. */
+  weft__assert(p == weft__curp() && p->cur == g &&
+               pthread_equal(p->thread, pthread_self()));
   weft__g *next = local_pick(p);
   switch_common(p, g, next, hook, arg, dying); /* next NULL: to g0 */
 }
@@ -339,26 +316,15 @@ void weft__park(weft__pending_fn hook, void *arg, const char *reason) {
 
 /* ---- finding work (g0 only) -------------------------------------------- */
 
-static uint64_t fastrand(weft__p *p) {
-  uint64_t x = p->rand;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return p->rand = x;
-}
-
 uint64_t weft__fastrand(void) {
   static __thread uint64_t thread_state;
   weft__p *p = weft__curp();
   if (p) /* the mode's draws must not depend on how long the P spun */
-    return weft__det_enabled() ? weft__det_rand() : fastrand(p);
-  uint64_t x = thread_state;
-  if (x == 0) /* seed from the thread's address and the clock */
-    x = ((uint64_t)(uintptr_t)&thread_state ^ (uint64_t)weft_now()) | 1;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return thread_state = x;
+    return weft__det_enabled() ? weft__det_rand() : weft__xorshift64(&p->rand);
+  if (thread_state == 0) /* seed from the thread's address and the clock */
+    thread_state =
+        ((uint64_t)(uintptr_t)&thread_state ^ (uint64_t)weft_now()) | 1;
+  return weft__xorshift64(&thread_state);
 }
 
 void weft__run_due_timers(weft__p *victim, int64_t now) {
@@ -368,7 +334,7 @@ void weft__run_due_timers(weft__p *victim, int64_t now) {
 
 static weft__g *steal_once(weft__p *p, bool take_next) {
   int n = S.nprocs;
-  int start = (int)(fastrand(p) % (uint64_t)n);
+  int start = (int)(weft__xorshift64(&p->rand) % (uint64_t)n);
   int64_t now = take_next ? weft_now() : 0;
   for (int i = 0; i < n; i++) {
     weft__p *victim = S.allp[(start + i) % n];
@@ -386,7 +352,7 @@ static weft__g *steal_once(weft__p *p, bool take_next) {
     if (g)
       return g;
   }
-  return globrunqget(p, 0);
+  return weft__globrunqget(p, 0);
 }
 
 static weft__g *spin_for_work(weft__p *p) {
@@ -399,14 +365,14 @@ static weft__g *spin_for_work(weft__p *p) {
   }
   int64_t start = weft_now();
   for (int round = 0;; round++) {
-    weft__g *g = steal_once(p, round >= 3);
+    weft__g *g = steal_once(p, round >= STEAL_ROUNDS_RING_ONLY);
     if (g)
       return g;
     if (weft__timers_next(&p->timers) <= weft_now())
       return NULL; /* go run them */
-    if (round >= 3 && weft_now() - start > SPIN_NS)
+    if (round >= STEAL_ROUNDS_RING_ONLY && weft_now() - start > SPIN_NS)
       return NULL;
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < SPIN_PAUSES; i++)
       weft__cpu_relax();
   }
 }
@@ -432,11 +398,11 @@ static void await_wake(weft__p *p) {
 /* Leaves the idle list if still on it; if a waker took us off first, takes
  * its wake (and the spinning state it handed over). */
 static void leave_idle(weft__p *p) {
-  weft__spin_lock(&S.lock);
+  weft__sched_lock();
   bool was_idle = p->idle;
   if (was_idle)
     idle_remove_locked(p);
-  weft__spin_unlock(&S.lock);
+  weft__sched_unlock();
   if (!was_idle)
     await_wake(p);
 }
@@ -444,14 +410,14 @@ static void leave_idle(weft__p *p) {
 /* Parks the P's thread until woken or its next timer. Returns a G if one
  * turned up on the way, else NULL to look again. */
 static weft__g *go_idle(weft__p *p) {
-  weft__spin_lock(&S.lock);
+  weft__sched_lock();
   if (weft__det_enabled() && weft__load_relaxed(&S.gq_len) != 0) {
-    weft__spin_unlock(&S.lock); /* for the draw to pick (find_runnable) */
+    weft__sched_unlock(); /* for the draw to pick (find_runnable) */
     return NULL;
   }
-  weft__g *g = globrunqget_locked(p, 0);
+  weft__g *g = weft__globrunqget_locked(p, 0);
   if (g) {
-    weft__spin_unlock(&S.lock);
+    weft__sched_unlock();
     reset_spinning(p);
     return g;
   }
@@ -463,7 +429,7 @@ static weft__g *go_idle(weft__p *p) {
   p->idle_link = S.idle;
   S.idle = p;
   weft__add_seqcst(&S.npidle, 1);
-  weft__spin_unlock(&S.lock);
+  weft__sched_unlock();
 
   if (was_spinning)
     weft__add_seqcst(&S.nmspinning, -1);
@@ -516,7 +482,7 @@ static weft__g *find_runnable(weft__p *p) {
      * taken here instead would skip a draw whenever a plain thread queued
      * it just after local_pick looked, and a seed would no longer replay. */
     if (g == NULL && !weft__det_enabled()) {
-      g = globrunqget(p, 0);
+      g = weft__globrunqget(p, 0);
       if (g == NULL)
         g = spin_for_work(p);
     }

@@ -49,7 +49,7 @@ void weft__signals_thread_init(weft__p *p) {
   size_t size = 64 * 1024;
   if ((size_t)SIGSTKSZ > size)
     size = (size_t)SIGSTKSZ;
-  p->altstack = malloc(size);
+  p->altstack = weft__rt_malloc(size);
   if (p->altstack == NULL)
     weft__fatal("out of memory for a signal stack");
   stack_t ss = {.ss_sp = p->altstack, .ss_size = size, .ss_flags = 0};

@@ -12,7 +12,7 @@
  *   PROT_NONE), which splits a VMA per stack: about 32,000 live stacks at
  *   the default limit, after which allocation fails with -ENOMEM rather
  *   than running a stack without a guard. A fault in a guard region is
- *   reported by the SIGSEGV handler (signal.c).
+ *   reported by the SIGSEGV handler (signals.c).
  * - Stacks are never unmapped: unmapping one slot of an arena would split
  *   the VMA and could itself fail at the map-count limit. Freed stacks go to
  *   the freeing P's cache (no lock), then to a global pool per size class
@@ -24,7 +24,7 @@
  *   returns whole idle arenas is future work.
  *
  * - Every arena is also pushed on weft__stack_arenas, a list that is never
- *   shortened, so the goroutine dump (dump.c) and the gdb script can find
+ *   shortened, so the goroutine dump (debug/dump.c) and the gdb script can find
  *   every goroutine record without a per-spawn registry: each slot's top
  *   holds a record (weft__g_of_stack), live while its magic is set and its
  *   status is not DEAD (runtime.h). Slots never carved read as zeros.
@@ -143,13 +143,13 @@ static int carve(size_class *c, size_t size, char **lo) {
   size_t slot = WEFT__GUARD_SIZE + size;
   if (c->fresh == NULL || c->fresh == c->end) {
     size_t n = ARENA_BYTES / slot ? ARENA_BYTES / slot : 1;
-    weft__arena *node = malloc(sizeof *node);
+    weft__arena *node = weft__rt_malloc(sizeof *node);
     if (node == NULL)
       return -ENOMEM; /* an arena the dump cannot see is not made */
     void *a = mmap(NULL, n * slot, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (a == MAP_FAILED) {
-      free(node);
+      weft__rt_free(node);
       return -ENOMEM;
     }
     *node = (weft__arena){NULL, a, slot, size, n};
@@ -178,12 +178,12 @@ int weft__stack_alloc(weft__stack_cache *cache, size_t size,
   }
   size_class *c = &classes[class_of(size)];
   int rc = 0;
-  weft__spin_lock(&c->lock);
+  weft__spin_lock_ranked(&c->lock, WEFT__RANK_STACKS);
   if (c->nfree > 0)
     out->lo = c->free[--c->nfree];
   else
     rc = carve(c, size, &out->lo);
-  weft__spin_unlock(&c->lock);
+  weft__spin_unlock_ranked(&c->lock, WEFT__RANK_STACKS);
   return rc;
 }
 
@@ -191,7 +191,7 @@ int weft__stack_alloc(weft__stack_cache *cache, size_t size,
 static bool pool_push(size_class *c, char *lo) {
   if (c->nfree == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 256;
-    char **f = realloc(c->free, cap * sizeof *f);
+    char **f = weft__rt_realloc(c->free, cap * sizeof *f);
     if (f == NULL)
       return false;
     c->free = f;
@@ -208,9 +208,9 @@ void weft__stack_free(weft__stack_cache *cache, const weft__stack *s) {
     return;
   }
   size_class *c = &classes[class_of(s->size)];
-  weft__spin_lock(&c->lock);
+  weft__spin_lock_ranked(&c->lock, WEFT__RANK_STACKS);
   bool kept = pool_push(c, s->lo);
-  weft__spin_unlock(&c->lock);
+  weft__spin_unlock_ranked(&c->lock, WEFT__RANK_STACKS);
   if (!kept) /* the pool could not grow: keep only the address space */
     madvise(s->lo, s->size, MADV_DONTNEED);
 }

@@ -17,7 +17,8 @@
  *
  * It also keeps weft__coarse_now, the clock that parks stamp for the
  * goroutine dump's wait durations (runtime.h), so it runs with one P too.
- * And it is where the deadlock detector looks (deadlock.c), every
+ * And it is where the deadlock detector looks (debug/deadlock.c, through
+ * the weft__dl_tick hook), every
  * interval; a candidate deadlock shortens the next interval to confirm it.
  */
 #include <pthread.h>
@@ -25,7 +26,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "debug/deadlock.h"
 #include "sched/runq.h"
 #include "sched/runtime.h"
 
@@ -51,7 +51,7 @@ static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
 static void *sysmon_main(void *arg) {
   (void)arg;
   weft__sched *s = &weft__sched_g;
-  uint32_t *last = calloc((size_t)s->nprocs, sizeof *last);
+  uint32_t *last = weft__rt_calloc((size_t)s->nprocs, sizeof *last);
   if (last == NULL)
     return NULL; /* no monitor: help and deadlock reports are lost */
   int64_t interval = MIN_INTERVAL;

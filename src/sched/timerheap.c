@@ -18,8 +18,15 @@
  */
 #include <stdlib.h>
 
-#include "debug/race.h"
 #include "sched/timerheap.h"
+
+/* Heap locks are leaves of the lock order (base/spinlock.h). */
+static void heap_lock(weft__timers *ts) {
+  weft__spin_lock_ranked(&ts->lock, WEFT__RANK_TIMERS);
+}
+static void heap_unlock(weft__timers *ts) {
+  weft__spin_unlock_ranked(&ts->lock, WEFT__RANK_TIMERS);
+}
 
 void weft__timers_init(weft__timers *ts) {
   ts->heap = NULL;
@@ -96,11 +103,12 @@ static void insert(weft__timers *ts, weft__timer *t) {
 void weft__timer_add(weft__timers *ts, weft__timer *t) {
   /* heap is set here only, never by a ticker's re-arm in timers_run: del
    * reads it without the heap's lock (see weft__timer_del). */
+  weft__assert(t->idx == -1);
   t->heap = ts;
-  weft__spin_lock(&ts->lock);
+  heap_lock(ts);
   insert(ts, t);
   publish_next(ts);
-  weft__spin_unlock(&ts->lock);
+  heap_unlock(ts);
 }
 
 /* The timer whose fn this thread is running, if any. */
@@ -112,12 +120,12 @@ int weft__timer_del(weft__timer *t) {
   weft__timers *ts = t->heap;
   if (ts == NULL)
     return 0;
-  weft__spin_lock(&ts->lock);
+  heap_lock(ts);
   for (;;) {
     if (t->idx >= 0) {
       remove_at(ts, t->idx);
       publish_next(ts);
-      weft__spin_unlock(&ts->lock);
+      heap_unlock(ts);
       return 1;
     }
     if (ts->running != t)
@@ -125,25 +133,25 @@ int weft__timer_del(weft__timer *t) {
     ts->running_cancelled = true; /* fn is short: wait it out */
     if (running_here == t)
       break; /* called from inside t's own fn (it released its owner) */
-    weft__spin_unlock(&ts->lock);
+    heap_unlock(ts);
     weft__cpu_relax();
-    weft__spin_lock(&ts->lock);
+    heap_lock(ts);
   }
   /* A ticker caught firing was still active: its next firing is what this
    * del prevented. */
   int removed = ts->rearm_cancelled == t;
   if (removed)
     ts->rearm_cancelled = NULL;
-  weft__spin_unlock(&ts->lock);
+  heap_unlock(ts);
   return removed;
 }
 
 int64_t weft__timers_run(weft__timers *ts, int64_t now) {
   if (weft__timers_next(ts) > now)
     return weft__timers_next(ts);
-  weft__spin_lock(&ts->lock);
+  heap_lock(ts);
   if (ts->busy) { /* another thread runs them right now */
-    weft__spin_unlock(&ts->lock);
+    heap_unlock(ts);
     return weft__timers_next(ts);
   }
   ts->busy = true;
@@ -152,13 +160,13 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
     remove_at(ts, 0);
     ts->running = t;
     ts->running_cancelled = false;
-    weft__spin_unlock(&ts->lock);
+    heap_unlock(ts);
     running_here = t;
-    void *race = weft__race_timers_begin(); /* as this P's g0 (race.h) */
+    void *race = weft__race_timers_begin(); /* as this P's g0 (base/hooks.h) */
     bool again = t->fn(t); /* may free t, if it returns false */
     weft__race_timers_end(race);
     running_here = NULL;
-    weft__spin_lock(&ts->lock);
+    heap_lock(ts);
     ts->running = NULL;
     if (again && !ts->running_cancelled)
       insert(ts, t);
@@ -168,6 +176,13 @@ int64_t weft__timers_run(weft__timers *ts, int64_t now) {
   ts->busy = false;
   publish_next(ts);
   int64_t next = ts->n ? ts->heap[0]->when : WEFT_FOREVER;
-  weft__spin_unlock(&ts->lock);
+  heap_unlock(ts);
   return next;
+}
+
+bool weft__timers_empty(weft__timers *ts) {
+  heap_lock(ts);
+  bool none = ts->n == 0 && !ts->busy && ts->running == NULL;
+  heap_unlock(ts);
+  return none;
 }

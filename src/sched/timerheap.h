@@ -47,6 +47,9 @@ WEFT_INTERNAL int weft__timer_del(weft__timer *t);
 /* Runs every timer due at now. Returns the next fire time (WEFT_FOREVER). */
 WEFT_INTERNAL int64_t weft__timers_run(weft__timers *ts, int64_t now);
 
+/* Whether the heap holds no timer and runs none now. */
+WEFT_INTERNAL bool weft__timers_empty(weft__timers *ts);
+
 static inline int64_t weft__timers_next(weft__timers *ts) {
   return weft__load_relaxed(&ts->next); /* hint; pairs with nothing */
 }

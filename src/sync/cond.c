@@ -7,8 +7,6 @@
  * is not lost: the waiter sees its ticket notified and does not park.
  * wait is an atomic (acq_rel RMW); notify and q are guarded by lock.
  */
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "wait/waiter.h"
 
 typedef struct cond_impl {

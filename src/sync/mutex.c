@@ -18,11 +18,19 @@
  * Like a pthread mutex, a weft_mutex must not be freed while another party
  * may still be inside weft_mutex_unlock on it.
  */
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "sched/runq.h"
 #include "sched/runtime.h"
 #include "wait/sema.h"
+
+/* The starvation test: whether a waiter waited over limit ns since start.
+ * In the deterministic mode a seeded coin instead: the clock would make
+ * the run depend on how fast the machine was, and the coin still
+ * exercises starvation mode. */
+static bool waited_long(int64_t start, int64_t limit) {
+  if (weft__det_enabled())
+    return weft__det_coin(4);
+  return weft_now() - start > limit;
+}
 
 enum {
   LOCKED = 1,
@@ -104,7 +112,7 @@ static WEFT_NOINLINE void lock_slow(mutex_impl *m) {
       wait_start = weft_now();
     weft__sema_acquire(&m->sema, WEFT__SEMA_LOCK | (lifo ? WEFT__SEMA_LIFO : 0),
                        WEFT_FOREVER, "sync.Mutex.Lock");
-    starving = starving || weft__waited_long(wait_start, STARVATION_NS);
+    starving = starving || waited_long(wait_start, STARVATION_NS);
     old = weft__load_relaxed(&m->state);
     if (old & STARVING) {
       /* Ownership was handed to us; we are still counted as a waiter. */

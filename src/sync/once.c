@@ -1,8 +1,6 @@
 /* once.c -- sync.Once: done is read with acquire on the fast path and set
  * with release after fn returns, under m, so every caller returns after fn
  * has finished and sees what it wrote. */
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "sched/runtime.h"
 
 typedef struct once_impl {

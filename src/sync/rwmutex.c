@@ -8,8 +8,6 @@
  * reader that queued meanwhile. Writers exclude each other with w.
  * All counters are changed with acq_rel RMWs.
  */
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "sched/runtime.h"
 #include "wait/sema.h"
 

@@ -1,8 +1,6 @@
 /* semaphore.c -- weft_sema, the public counting semaphore, on weft__sema. */
 #include <stddef.h>
 
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "wait/sema.h"
 
 _Static_assert(sizeof(weft__sema) <= sizeof(weft_sema), "weft_sema too small");

@@ -15,8 +15,6 @@
  *   wholly done. Otherwise it takes the lock, and either reads zero (the
  *   Add has unlocked) or queues a waiter that the zeroing Add will find.
  */
-#include "debug/detsched.h"
-#include "debug/race.h"
 #include "wait/waiter.h"
 
 typedef struct wg_impl {

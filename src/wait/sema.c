@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 
-#include "chan/chan.h"
 #include "wait/sema.h"
 
 bool weft__sema_try(weft__sema *s) {
@@ -19,17 +18,6 @@ bool weft__sema_try(weft__sema *s) {
     if (weft__cas_acqrel(&s->count, &v, v - 1))
       return true;
   return false;
-}
-
-static void push_front(weft__waitq *q, weft__waiter *w) {
-  w->prev = NULL;
-  w->next = q->head;
-  if (q->head)
-    q->head->prev = w;
-  else
-    q->tail = w;
-  q->head = w;
-  w->queued = true;
 }
 
 int weft__sema_acquire(weft__sema *s, int flags, int64_t deadline,
@@ -49,20 +37,13 @@ int weft__sema_acquire(weft__sema *s, int flags, int64_t deadline,
     weft__waiter w;
     weft__waiter_init(&w);
     w.lock_wait = flags & WEFT__SEMA_LOCK;
-    if (flags & WEFT__SEMA_LIFO)
-      push_front(&s->q, &w);
-    else
-      weft__waitq_push(&s->q, &w);
-    uint32_t st = weft__wait_locked(&w, &s->lock, deadline, reason);
-    if (st == WEFT__TIMEDOUT) {
-      weft__spin_lock(&s->lock);
-      if (w.queued) {
-        weft__waitq_remove(&s->q, &w);
-        weft__add_seqcst(&s->nwait, -1);
-      }
-      weft__spin_unlock(&s->lock);
+    bool dequeued;
+    uint32_t st = weft__wait_queued(&s->q, &w, flags & WEFT__SEMA_LIFO,
+                                    &s->lock, deadline, reason, &dequeued);
+    if (dequeued) /* else the releaser took w off, and counted it */
+      weft__add_seqcst(&s->nwait, -1);
+    if (st == WEFT__TIMEDOUT)
       return -ETIMEDOUT;
-    }
     if (w.success || weft__sema_try(s))
       return 0; /* handed over, or won the race for the unit */
   }

@@ -10,9 +10,7 @@
  */
 #include "wait/waiter.h"
 
-#include "debug/deadlock.h"
 #include "base/futex.h"
-#include "debug/threadwait.h"
 
 typedef struct park_args {
   weft__waiter *w;
@@ -121,6 +119,34 @@ uint32_t weft__wait_locked(weft__waiter *w, weft__spinlock *lk,
   return weft__wait(w, lk ? unlock_spin : NULL, lk, deadline, reason);
 }
 
+uint32_t weft__wait_queued(weft__waitq *q, weft__waiter *w, bool front,
+                           weft__spinlock *lk, int64_t deadline,
+                           const char *reason, bool *dequeued) {
+  if (front)
+    weft__waitq_push_front(q, w);
+  else
+    weft__waitq_push(q, w);
+  uint32_t st = weft__wait_locked(w, lk, deadline, reason);
+  bool mine = false;
+  if (st == WEFT__TIMEDOUT) {
+    weft__spin_lock(lk);
+    mine = weft__waitq_unqueue(q, w);
+    weft__spin_unlock(lk);
+  }
+  weft__assert(!w->queued || st != WEFT__TIMEDOUT);
+  if (dequeued)
+    *dequeued = mine;
+  return st;
+}
+
+int weft__block_until(int64_t deadline, const char *reason) {
+  weft__ensure_started();
+  weft__waiter w;
+  weft__waiter_init(&w);
+  weft__wait(&w, NULL, NULL, deadline, reason);
+  return -ETIMEDOUT;
+}
+
 bool weft__claim(weft__waiter *w) {
   uint32_t expected = WEFT__WAITING;
   /* acq_rel: pairs with on_deadline's CAS and the owner's acquire loads. */
@@ -129,6 +155,8 @@ bool weft__claim(weft__waiter *w) {
 
 void weft__wake_claimed(weft__waiter *w) {
   weft__waiter *o = w->owner;
+  /* Claimed before woken, and woken once (waiter.h's state machine). */
+  weft__assert(weft__load_relaxed(&o->state) == WEFT__CLAIMED);
   weft__g *g = o->g; /* read before WOKEN: a thread owner may return then */
   weft__put put = o->lock_wait ? WEFT__PUT_LOCAL : WEFT__PUT_NEXT; /* too */
   if (g == NULL && o->counted)

@@ -74,6 +74,24 @@ WEFT_INTERNAL uint32_t weft__wait(weft__waiter *w, void (*unlock)(void *),
 /* weft__wait with one spinlock (or NULL) as what to release. */
 WEFT_INTERNAL uint32_t weft__wait_locked(weft__waiter *w, weft__spinlock *lk,
                                          int64_t deadline, const char *reason);
+/* The whole wait on one queue: w (an owner record, prepared) is queued on
+ * q (at its front if front, as a waiter that already waited), whose lock
+ * lk the caller holds; waits with lk released; on a timeout
+ * takes w off q again under lk, unless a waker took it first. Returns as
+ * weft__wait, with lk released and w off q; *dequeued (if not NULL) says
+ * whether this call took it off (the waker did, otherwise). */
+WEFT_INTERNAL uint32_t weft__wait_queued(weft__waitq *q, weft__waiter *w,
+                                         bool front, weft__spinlock *lk,
+                                         int64_t deadline, const char *reason,
+                                         bool *dequeued);
+/* Blocks forever, or until the deadline (a nil channel, a select with
+ * nothing to wait for): -ETIMEDOUT. */
+WEFT_INTERNAL int weft__block_until(int64_t deadline, const char *reason);
+
+/* Whether a deadline has passed (never for WEFT_FOREVER). */
+static inline bool weft__past(int64_t deadline) {
+  return deadline != WEFT_FOREVER && deadline <= weft_now();
+}
 
 /* Claims w's owner for w. False if it was already claimed or timed out. */
 WEFT_INTERNAL bool weft__claim(weft__waiter *w);
@@ -84,6 +102,7 @@ WEFT_INTERNAL void weft__wake_claimed(weft__waiter *w);
 WEFT_INTERNAL bool weft__wake(weft__waiter *w);
 
 static inline void weft__waitq_push(weft__waitq *q, weft__waiter *w) {
+  weft__assert(!w->queued);
   w->next = NULL;
   w->prev = q->tail;
   if (q->tail)
@@ -94,7 +113,22 @@ static inline void weft__waitq_push(weft__waitq *q, weft__waiter *w) {
   w->queued = true;
 }
 
+static inline void weft__waitq_push_front(weft__waitq *q, weft__waiter *w) {
+  weft__assert(!w->queued);
+  w->prev = NULL;
+  w->next = q->head;
+  if (q->head)
+    q->head->prev = w;
+  else
+    q->tail = w;
+  q->head = w;
+  w->queued = true;
+}
+
 static inline void weft__waitq_remove(weft__waitq *q, weft__waiter *w) {
+  weft__assert(w->queued);
+  weft__assert(w->prev ? w->prev->next == w : q->head == w);
+  weft__assert(w->next ? w->next->prev == w : q->tail == w);
   if (w->prev)
     w->prev->next = w->next;
   else
@@ -105,6 +139,15 @@ static inline void weft__waitq_remove(weft__waitq *q, weft__waiter *w) {
     q->tail = w->prev;
   w->next = w->prev = NULL;
   w->queued = false;
+}
+
+/* Takes w off q if it is still there (its owner gave up waiting); true if
+ * it was. q's lock held. */
+static inline bool weft__waitq_unqueue(weft__waitq *q, weft__waiter *w) {
+  if (!w->queued)
+    return false;
+  weft__waitq_remove(q, w);
+  return true;
 }
 
 /* Removes and returns the first waiter that can be claimed, dropping the
