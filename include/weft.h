@@ -41,7 +41,7 @@
  *   happens-before edges of Go's memory model count: channel operations
  *   and close, the sync calls below, context cancellation, timers and
  *   weft_go. Goroutines that only ran one after another on a thread are
- *   not ordered by that. See README "Finding races" and src/race.h.
+ *   not ordered by that. See README "Finding races" and src/debug/race.c.
  */
 #ifndef WEFT_H
 #define WEFT_H

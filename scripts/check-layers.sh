@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Fails when a file under src/ includes a layer above its own, or a file
-# outside the layer folders (src/HACKING.md, "Layers"). The layers, lowest
-# first; a file may include its own layer and any layer to its left:
+# outside the layer folders (src/HACKING.md, "Layers").
+# Usage: scripts/check-layers.sh [SRC_DIR]   (default: the project's src/)
+# The layers, lowest first; a file may include its own layer and any layer
+# to its left:
 layers=(base arch sched wait chan sync ctx debug)
 set -uo pipefail
-cd "$(dirname "$0")/../src" || exit 1
+cd "${1:-$(dirname "$0")/../src}" || exit 1
 
 rank() { # layer name -> index, or -1
   local i

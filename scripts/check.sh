@@ -16,6 +16,8 @@
 #   build-race/     clang 14, -DWEFT_RACE=ON (Go's -race: the program under
 #                   TSan, the runtime not); the race litmus cases and the
 #                   examples, which must be race-free
+# Before the builds, scripts/check-layers.sh checks that no file in src/
+# includes a layer above its own (it counts as one test).
 # Each build runs every test under CTest; the last line sums them up as
 # "total: N passed, N failed".
 set -uo pipefail
@@ -55,6 +57,12 @@ run_variant() { # dir cc sanitizer [extra cmake args] [ctest args]
   failed=$((failed + nfail))
   [ "$nfail" -eq 0 ] || status=1
 }
+
+if scripts/check-layers.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); status=1
+fi
 
 run_variant build gcc ""
 # The detsched entries (the concurrency suites under many schedule seeds)

@@ -8,7 +8,7 @@
 # Needs the program's weft built with debug information (-g; the default
 # RelWithDebInfo build has it): the script reads weft's own structures.
 #
-# How it finds goroutines: as weft_dump does (src/dump.c). weft__stack_arenas
+# How it finds goroutines: as weft_dump does (src/debug/dump.c). weft__stack_arenas
 # lists every stack arena; each slot's stack holds its goroutine's record
 # (weft__g) at the top, 64-byte aligned; a record is live while its magic is
 # 0x77656674 and its status is not DEAD.

@@ -286,9 +286,9 @@ END_TEST
 /* ---- a stuck P's ring gets another P ------------------------------------ */
 
 /* Readers woken by a writer's unlock are a lock's waiters: the ones runnext
- * displaces into the ring wake no other P (sched.c), so a P can be left
+ * displaces into the ring wake no other P (src/sched/sched.c), so a P can be left
  * with goroutines in its ring while another P sleeps. If the P then
- * computes without switching, sysmon must send the idle P (sysmon.c). The
+ * computes without switching, sysmon must send the idle P (src/sched/sysmon.c). The
  * setup makes that the only way out: eight readers park behind the root's
  * write lock; its unlock readies them all onto its P, one in runnext and
  * seven in the ring; each then computes for 50 ms without a weft call,

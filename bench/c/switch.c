@@ -1,4 +1,4 @@
-/* switch: the bare cost of one context switch (src/arch.h), no scheduler.
+/* switch: the bare cost of one context switch (src/arch/arch.h), no scheduler.
  *
  * Two contexts on one OS thread (main's own stack and a coroutine on a
  * malloc'd 64 KiB stack) switch back and forth 10,000,000 times in all

@@ -52,7 +52,7 @@ static inline void weft__rt_free(void *p) {
 
 /* Copies and zeroing of memory that may be the program's (a value sent on
  * a channel, a goroutine's name): in a race build TSan must not charge the
- * runtime's copy to whichever fiber happens to run it (race.c). */
+ * runtime's copy to whichever fiber happens to run it (debug/race.c). */
 static inline void weft__rt_memcpy(void *dst, const void *src, size_t n) {
   if (WEFT__RACE)
     weft__race_copy(dst, src, n);

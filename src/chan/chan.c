@@ -8,7 +8,7 @@
  *   value goes straight from the sender's memory to the receiver's.
  * - Once closed, never reopened; recvq is then empty, and so is sendq.
  *
- * A blocked party is a weft__waiter on its own stack (waiter.h): the
+ * A blocked party is a weft__waiter on its own stack (wait/waiter.h): the
  * partner claims it under c->lock, copies the value directly between the
  * two parties' memory, unlocks, then wakes it. The woken goroutine goes to
  * the waker's runnext, so a handoff wakes no thread. After its unlock, a
@@ -127,7 +127,7 @@ static void zero(void *dst, size_t n) {
     weft__rt_memset0(dst, n);
 }
 
-/* The race detector's address for buffer slot i (race.h): the slot, or
+/* The race detector's address for buffer slot i (debug/race.c): the slot, or
  * one address in the header when there is no buffer memory. */
 static void *race_slot(weft_chan *c, size_t i) {
   return c->cap && c->elem_size ? (void *)slot(c, i) : (void *)&c->recvq;

@@ -50,7 +50,7 @@ WEFT_INTERNAL int weft__chan_try_send(weft_chan *c, const void *elem, int *rc,
 WEFT_INTERNAL int weft__chan_try_recv(weft_chan *c, void *elem, int *rc,
                                       weft__waiter **wake);
 /* weft_send_dl/weft_recv_dl with deadline 0 (send picks which), and
- * weft_close, without their synchronization points (detsched.h): for
+ * weft_close, without their synchronization points (base/hooks.h): for
  * callers that hold a lock or run in a timer callback. */
 WEFT_INTERNAL int weft__chan_poll(weft_chan *c, void *elem, bool send);
 WEFT_INTERNAL int weft__chan_close(weft_chan *c);

@@ -1,7 +1,7 @@
 /* time.c -- Go's time package: the monotonic clock, Sleep, After, Timer and
  * Ticker.
  *
- * A weft_timer is a heap timer (timer.c) plus a channel of capacity 1 that
+ * A weft_timer is a heap timer (sched/timerheap.c) plus a channel of capacity 1 that
  * receives the firing time (int64_t). Firing is a non-blocking send, so a
  * ticker drops the ticks a slow receiver misses, as Go's does. The timer
  * lives in the heap of the P that armed it (any P, from a plain thread).

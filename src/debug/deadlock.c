@@ -7,7 +7,7 @@
  *   (2) no P holds a timer (sleeps, deadlines, timers, tickers, contexts
  *       with deadlines are all timers, as in Go);
  *   (3) every thread of the process that is not weft's own (the P threads,
- *       sysmon, diag.c's SIGQUIT thread) or a sanitizer's service thread is
+ *       sysmon, sigquit_leaks.c's SIGQUIT thread) or a sanitizer's service thread is
  *       a plain thread blocked in a weft wait without deadline.
  * Nothing can then ever wake anyone: goroutines are woken only by running
  * goroutines, running plain threads and timers, and threads only by the
@@ -18,7 +18,7 @@
  * channel and send later; so may one blocked in pthread_join or a read.
  * Only a thread committed to an endless weft wait is known harmless. The
  * kernel's num_threads (/proc/self/stat) is an exact count at one instant;
- * weft__dl.nblock - nwake counts the committed threads (deadlock.h).
+ * weft__dl.nblock - nwake counts the committed threads (base/hooks.h).
  *
  * Why the observation is sound (look()). The reads are not atomic, so the
  * detector brackets them:

@@ -76,7 +76,7 @@ static uint64_t below(uint64_t n) { return draw() % n; }
 void weft__det_start(uint64_t seed) {
   det_seed = seed;
   det_state = mix(seed);
-  weft__store_relaxed(&weft__det_on, true); /* see detsched.h */
+  weft__store_relaxed(&weft__det_on, true); /* see base/hooks.h */
 }
 
 uint64_t weft__det_seed(void) {
@@ -123,7 +123,7 @@ void weft__det_point_slow(void) {
   weft__p *p = weft__curp();
   /* Plain threads run on their own; the scheduler loop has nothing to
    * yield; a timer callback runs in the middle of a switch and must never
-   * switch (timer.h). busy is written only by this P's thread: with one P
+   * switch (sched/timerheap.h). busy is written only by this P's thread: with one P
    * no other thread runs its timers. */
   if (p == NULL || p->cur == NULL || p->timers.busy)
     return;

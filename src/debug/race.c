@@ -5,7 +5,7 @@
  * the runtime is not, as Go's runtime is not race-instrumented: TSan sees
  * none of the scheduler's or the channels' own atomics and memory, so their
  * synchronization is hidden, and goroutines switch fibers without sync
- * (sanitizer.h), so two goroutines that merely ran one after the other on a
+ * (base/sanitizer.h), so two goroutines that merely ran one after the other on a
  * thread are not ordered by that. What orders them is only the edges below,
  * each a release on an address by one party and an acquire on it by the
  * other: the happens-before edges of Go's memory model, at Go's addresses.
@@ -13,21 +13,21 @@
  *   edge                                   release -> acquire on
  *   goroutine start                        TSan's own fiber-creation edge
  *                                          (__tsan_create_fiber in weft_go)
- *   unbuffered send <-> receive, both ways chan.c, the channel (Go's racesync)
- *   buffered: send k -> receive k, and     chan.c, buffer slot k % cap (Go's
+ *   unbuffered send <-> receive, both ways chan/chan.c, the channel (Go's racesync)
+ *   buffered: send k -> receive k, and     chan/chan.c, buffer slot k % cap (Go's
  *     receive k -> send k+cap              racenotify; a direct hand-off
  *                                          pretends to pass through the slot)
- *   close -> a receive that sees it        chan.c/select.c, &c->closed
- *   Mutex unlock -> lock, trylock          mutex.c, the mutex
- *   RWMutex (Go's rwmutex.go)              rwmutex.c, reader_sem/writer_sem
- *   WaitGroup Done/Add(<0) -> Wait         waitgroup.c, the WaitGroup (merge)
- *   Once: fn -> every weft_once_do         once.c, the Once
- *   Cond signal/broadcast -> woken Wait    cond.c, the Cond (and the mutex)
- *   weft_sema release -> acquire           semaphore.c, the semaphore
- *   context cancel -> Done, Err            context.c: closes done (above);
+ *   close -> a receive that sees it        chan/chan.c, chan/select.c: &c->closed
+ *   Mutex unlock -> lock, trylock          sync/mutex.c, the mutex
+ *   RWMutex (Go's rwmutex.go)              sync/rwmutex.c, reader_sem/writer_sem
+ *   WaitGroup Done/Add(<0) -> Wait         sync/waitgroup.c, the WaitGroup
+ *   Once: fn -> every weft_once_do         sync/once.c, the Once
+ *   Cond signal/broadcast -> woken Wait    sync/cond.c, the Cond (and mutex)
+ *   weft_sema release -> acquire           sync/semaphore.c, the semaphore
+ *   context cancel -> Done, Err            ctx/context.c: closes done;
  *                                          &err for weft_ctx_err
- *   weft_ctx_after_func -> its fn          context.c, the AfterFunc record
- *   timer start -> its fire -> receive     time.c, the timer; then the
+ *   weft_ctx_after_func -> its fn          ctx/context.c, the AfterFunc
+ *   timer start -> its fire -> receive     chan/time.c, the timer; then the
  *                                          channel's edge (run as the P's g0,
  *                                          as Go runs timers in a per-P ctx)
  *

@@ -1,4 +1,4 @@
-/* diag.c -- the opt-in diagnostics: a goroutine dump on SIGQUIT, and the
+/* sigquit_leaks.c -- the opt-in diagnostics: a goroutine dump on SIGQUIT, and the
  * report of goroutines still alive at exit (leaks).
  *
  * Both are off by default: a library must not take a signal or print at

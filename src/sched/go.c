@@ -4,14 +4,14 @@
  * aligned; the usable stack is everything below it. Creating one therefore
  * costs one stack allocation (usually a hit in the P's cache) and no malloc.
  *
- * For the goroutine dump (dump.c) the record also keeps who created it
+ * For the goroutine dump (debug/dump.c) the record also keeps who created it
  * (parent id, and the return address of weft_go/weft_go_opts) and is
  * published by its magic, stored last with release; see runtime.h.
  *
  * weft_go from a goroutine is work-first: the child runs at once and the
  * parent waits in runnext (see weft.h). The parent is queued by the pending
  * hook, after its context is saved, so no thief can resume it early. The
- * deterministic schedule mode (detsched.c) picks work-first or parent-first
+ * deterministic schedule mode (debug/detsched.c) picks work-first or parent-first
  * by a coin.
  */
 #include <errno.h>
@@ -61,7 +61,7 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
   if (size == 0)
     return -EINVAL;
   weft__stack st;
-  weft__race_ignore_begin(); /* runtime memory: unseen (race.h) */
+  weft__race_ignore_begin(); /* runtime memory: unseen (base/hooks.h) */
   int rc = weft__stack_alloc(p ? &p->stacks : NULL, size, &st);
   weft__race_ignore_end();
   if (rc)
@@ -69,7 +69,7 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
   weft__race_stack_fresh(st.lo, st.size);
   weft__g *g = weft__g_of_stack(st.lo, st.size);
   /* A cached stack still holds its last goroutine's record, which the dump
-   * may be reading (dump.c): hide it first, then set every field (the
+   * may be reading (debug/dump.c): hide it first, then set every field (the
    * atomics with atomic stores; a name is touched only if there is one). */
   weft__store_relaxed(&g->magic, 0);
   g->schedlink = NULL;
@@ -84,7 +84,7 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
   g->create_pc = pc;
   if (o && o->name) {
     size_t n = strnlen(o->name, sizeof g->name - 1);
-    weft__rt_memcpy(g->name, o->name, n); /* unseen by TSan (race.h) */
+    weft__rt_memcpy(g->name, o->name, n); /* unseen by TSan (base/hooks.h) */
     g->name[n] = '\0';
   } else {
     g->name[0] = '\0';
@@ -94,7 +94,7 @@ g_new(weft__p *p, void (*fn)(void *), void *arg, const weft_go_options *o,
   weft__ctx_make(&g->ctx, st.lo, (size_t)((char *)g - st.lo), g_entry, g);
   count_goroutine(p, 1);
   /* Last: the dump sees the record only once it is whole (pairs with the
-   * acquire load in dump.c). A plain store on x86-64. */
+   * acquire load in debug/dump.c). A plain store on x86-64. */
   weft__store_release(&g->magic, WEFT__G_MAGIC);
   *out = g;
   return 0;

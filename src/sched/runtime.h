@@ -51,7 +51,7 @@ typedef struct weft__g {
   weft__stack stack;          /* immutable; the record lies inside it */
   int saved_errno;            /* errno while switched out; the G itself */
   _Atomic int status;         /* weft__gstatus; relaxed, diagnostics only */
-  /* Second line. The dump (dump.c) may read a record at any time, even one
+  /* Second line. The dump (debug/dump.c) may read a record at any time, even one
    * being reused, so go.c sets every field one by one (no memset over
    * atomics). */
   _Atomic(const char *) wait_reason; /* the G stores it (relaxed) before it
@@ -69,10 +69,12 @@ typedef struct weft__g {
 #define WEFT__G_MAGIC 0x77656674u /* "weft" */
 
 /* Where the record of the goroutine on stack [lo, lo + size) lives: at the
- * top, 64-byte aligned. go.c places it there; dump.c finds it there. */
+ * top, aligned to a cache line. go.c places it there; debug/dump.c finds
+ * it there. */
 static inline weft__g *weft__g_of_stack(char *lo, size_t size) {
   uintptr_t top = (uintptr_t)lo + size;
-  return (weft__g *)((top - sizeof(weft__g)) & ~(uintptr_t)63);
+  return (weft__g *)((top - sizeof(weft__g)) &
+                     ~(uintptr_t)(WEFT__CACHE_LINE - 1));
 }
 
 /* A clock for wait durations, refreshed by sysmon every 1-20 ms, so that a

@@ -306,7 +306,7 @@ void weft__schedule_away(weft__p *p, weft__g *g, weft__pending_fn hook,
 void weft__park(weft__pending_fn hook, void *arg, const char *reason) {
   weft__p *p = weft__curp();
   weft__g *g = p->cur;
-  /* For the dump (dump.c), which reads all three relaxed: two plain stores
+  /* For the dump (debug/dump.c), which reads all three relaxed: two plain stores
    * and a load of a line that sysmon dirties at most once a millisecond. */
   weft__store_relaxed(&g->wait_reason, reason);
   weft__store_relaxed(&g->wait_since, weft__load_relaxed(&weft__coarse_now));

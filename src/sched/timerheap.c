@@ -1,4 +1,4 @@
-/* timer.c -- a binary min-heap of timers per P.
+/* timerheap.c -- a binary min-heap of timers per P.
  *
  * Invariants (all under ts->lock)
  * - heap[0..n) is a min-heap on when; heap[i]->idx == i.

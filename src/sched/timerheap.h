@@ -1,4 +1,4 @@
-/* timer.h -- per-P timer heaps: the one deadline mechanism under sleep,
+/* timerheap.h -- per-P timer heaps: the one deadline mechanism under sleep,
  * blocking calls with deadlines, and (later) timers and tickers. */
 #ifndef WEFT_TIMERHEAP_H
 #define WEFT_TIMERHEAP_H

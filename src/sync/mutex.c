@@ -136,7 +136,7 @@ static inline void mutex_lock(mutex_impl *m) {
   weft__race_acquire(m); /* the last unlock happened before */
 }
 
-/* Lock and unlock between synchronization points (detsched.h), apart from
+/* Lock and unlock between synchronization points (base/hooks.h), apart from
  * the public calls so that their fast paths stay a flag test, one atomic
  * and a tail call, without a stack frame. */
 static WEFT_NOINLINE void lock_det(mutex_impl *m) {

@@ -33,7 +33,7 @@ static inline void rlock(rwmutex_impl *rw) {
   weft__race_acquire(&rw->reader_sem); /* Go's race edges, as rwmutex.go */
 }
 
-/* RLock between synchronization points (detsched.h), apart so that the
+/* RLock between synchronization points (base/hooks.h), apart so that the
  * public fast path stays an atomic add and a tail call, without a frame. */
 static WEFT_NOINLINE void rlock_det(rwmutex_impl *rw) {
   weft__det_point_slow();

@@ -92,7 +92,7 @@ static uint32_t wait_thread(weft__waiter *w, int64_t deadline) {
 uint32_t weft__wait(weft__waiter *w, void (*unlock)(void *), void *arg,
                     int64_t deadline, const char *reason) {
   if (w->g == NULL) {
-    /* Counted before the unlock that lets wakers find w (deadlock.h). */
+    /* Counted before the unlock that lets wakers find w (base/hooks.h). */
     w->counted = deadline == WEFT_FOREVER;
     if (w->counted)
       weft__dl_thread_blocks();

@@ -46,10 +46,10 @@ struct weft__waiter {
   _Atomic uint32_t state;    /* see above; also the thread's futex word */
   weft__waiter *fired;       /* the claimed waiter; written before WOKEN */
   bool counted;              /* a thread in an endless wait, counted in
-                                weft__dl (deadlock.h); set before the
+                                weft__dl (base/hooks.h); set before the
                                 waiter is findable, read by the waker */
   bool lock_wait;            /* waits for a lock: woken with
-                                WEFT__PUT_LOCAL (sched.c); as counted */
+                                WEFT__PUT_LOCAL (sched/sched.c); as counted */
   weft__timer timer;         /* the deadline of a goroutine */
 };
 
