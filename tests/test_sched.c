@@ -148,21 +148,22 @@ static void range_sum(void *arg) {
 }
 
 /* Stealing must spread the fork-join trees: the root runs on one P, and
- * the others get leaves only by stealing (see WS_RANGE). Rounds repeat until
- * every P has run leaves in some round, up to 20, and at least three of the
- * four must have. Not all four: on a 2-core machine four P threads share two
- * CPUs with the other tests, and the idle Ps form a stack (as Go's pidle
- * does), so the P that went idle first is woken only when the others are
- * all busy and none is spinning; CI once saw it sit out 20 rounds while the
- * other three ran 600 to 1,000 leaves each. */
+ * the others get leaves only by stealing (see WS_RANGE). What the scheduler
+ * guarantees is that work made stealable wakes an idle P (wakep), which
+ * steals it: so within a generous deadline, leaves run on more than one P.
+ * How many more is the kernel's business: on a 2-core machine four P
+ * threads share two CPUs with the other tests, and the idle Ps form a stack
+ * (as Go's pidle does), so the same P may be the one woken round after
+ * round. Rounds repeat until every P has run leaves or 30 s have passed;
+ * the test asserts two Ps, and prints how many ran leaves. */
 START_TEST(test_work_stealing) {
   weft_procs(WS_PROCS);
   const uint64_t want = (uint64_t)WS_RANGE * (WS_RANGE - 1) / 2;
-  int64_t deadline = weft_test_clock() + 60 * (int64_t)1000000000;
+  int64_t deadline = weft_test_clock() + 30 * (int64_t)1000000000;
   int rounds = 0, seen = 0;
   long on[WS_PROCS] = {0}; /* leaves per P over all rounds */
   long total = 0;
-  while (seen < WS_PROCS && rounds < 20 && weft_test_clock() < deadline) {
+  while (seen < WS_PROCS && weft_test_clock() < deadline) {
     for (int p = 0; p < WS_PROCS; p++)
       atomic_store(&g_leaves_on[p], 0);
     weft_waitgroup wg = WEFT_WAITGROUP_INIT;
@@ -186,10 +187,12 @@ START_TEST(test_work_stealing) {
   WEFT_ASSERT_NO_FAILURES();
   ck_assert_int_eq(atomic_load(&g_leaves_bad), 0);
   ck_assert_int_eq(total, (long)rounds * (WS_RANGE / WS_LEAF));
-  ck_assert_msg(seen >= WS_PROCS - 1,
-                "in %d fork-join rounds only %d of %d Ps ever ran a leaf: "
-                "%ld %ld %ld %ld",
-                rounds, seen, WS_PROCS, on[0], on[1], on[2], on[3]);
+  fprintf(stderr, "test_work_stealing: %d of %d Ps ran leaves in %d rounds "
+          "(%ld %ld %ld %ld)\n", seen, WS_PROCS, rounds, on[0], on[1], on[2],
+          on[3]);
+  ck_assert_msg(seen >= 2,
+                "in %d fork-join rounds over 30 s no leaf was stolen: "
+                "%ld %ld %ld %ld", rounds, on[0], on[1], on[2], on[3]);
 }
 END_TEST
 

@@ -290,10 +290,31 @@ static inline int weft_test_listed(const char *list, const char *name) {
   return 0;
 }
 
+/* Whether every word of list names one of the n tests; prints the first
+ * that names none (a renamed test must not empty a selection quietly). */
+static inline int weft_test_names_known(const char *var, const char *list,
+                                        const TTest *const *tests, int n) {
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, " ,");
+    int found = len == 0;
+    for (int i = 0; !found && i < n; i++)
+      found = strlen(tests[i]->name) == len &&
+              strncmp(tests[i]->name, p, len) == 0;
+    if (!found) {
+      fprintf(stderr, "%s names no test of this suite: %.*s\n", var,
+              (int)len, p);
+      return 0;
+    }
+    p += len + (p[len] != '\0');
+  }
+  return 1;
+}
+
 /* Runs the tests, each in its own process. Two environment variables pick
  * tests by name (lists separated by spaces or commas): WEFT_TESTS runs only
- * those, WEFT_TESTS_SKIP leaves those out. Under the deterministic schedule
- * mode (WEFT_SCHED_SEED, see weft.h) a failure also prints the seed. */
+ * those, WEFT_TESTS_SKIP leaves those out; a name in either that matches no
+ * test fails the run. Under the deterministic schedule mode
+ * (WEFT_SCHED_SEED, see weft.h) a failure also prints the seed. */
 static inline int weft_test_run(const char *name, const TTest *const *tests,
                                 int n) {
   Suite *s = suite_create(name);
@@ -302,6 +323,9 @@ static inline int weft_test_run(const char *name, const TTest *const *tests,
   tcase_set_timeout(tc, t ? atof(t) : 120.0);
   const char *only = getenv("WEFT_TESTS");
   const char *skip = getenv("WEFT_TESTS_SKIP");
+  if ((only && !weft_test_names_known("WEFT_TESTS", only, tests, n)) ||
+      (skip && !weft_test_names_known("WEFT_TESTS_SKIP", skip, tests, n)))
+    return EXIT_FAILURE;
   for (int i = 0; i < n; i++) {
     if (only && *only && !weft_test_listed(only, tests[i]->name))
       continue;

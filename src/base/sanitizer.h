@@ -9,9 +9,9 @@
  *   not be instrumented itself (WEFT_NO_TSAN_SWITCH): TSan's function entry
  *   and exit hooks would push on one fiber's shadow stack and pop from
  *   another's.
- * - Race builds (WEFT_RACE, debug/race.c): the runtime itself is not instrumented
- *   but the program is, so goroutines are still TSan fibers; they switch
- *   with __tsan_switch_to_fiber_no_sync, so that running one after the
+ * - Race builds (WEFT_RACE, debug/race.c): the runtime itself is not
+ *   instrumented but the program is, so goroutines are still TSan fibers; they
+ *   switch with __tsan_switch_to_fiber_no_sync, so that running one after the
  *   other on a thread orders nothing (Go's race detector does the same).
  */
 #ifndef WEFT_SANITIZER_H

@@ -1,10 +1,10 @@
 /* time.c -- Go's time package: the monotonic clock, Sleep, After, Timer and
  * Ticker.
  *
- * A weft_timer is a heap timer (sched/timerheap.c) plus a channel of capacity 1 that
- * receives the firing time (int64_t). Firing is a non-blocking send, so a
- * ticker drops the ticks a slow receiver misses, as Go's does. The timer
- * lives in the heap of the P that armed it (any P, from a plain thread).
+ * A weft_timer is a heap timer (sched/timerheap.c) plus a channel of capacity 1
+ * that receives the firing time (int64_t). Firing is a non-blocking send, so a
+ * ticker drops the ticks a slow receiver misses, as Go's does. The timer lives
+ * in the heap of the P that armed it (any P, from a plain thread).
  *
  * Stop and Reset follow Go 1.23: once they return, no value from an earlier
  * arming is received; one already buffered is taken back out. t->lock

@@ -404,7 +404,8 @@ int weft_select_ctx(weft_ctx *ctx, weft_case *cases, int n) {
     return -EINVAL;
   enum { STACK = 16 };
   weft_case buf[STACK];
-  weft_case *cs = n < STACK ? buf : malloc((size_t)(n + 1) * sizeof *cs);
+  weft_case *cs =
+      n < STACK ? buf : weft__rt_malloc((size_t)(n + 1) * sizeof *cs);
   if (cs == NULL)
     return -ENOMEM;
   memcpy(cs, cases, (size_t)n * sizeof *cs);
@@ -413,6 +414,6 @@ int weft_select_ctx(weft_ctx *ctx, weft_case *cases, int n) {
   if (i >= 0 && i < n)
     cases[i].ok = cs[i].ok;
   if (cs != buf)
-    free(cs);
+    weft__rt_free(cs);
   return i == n ? weft_ctx_err(ctx) : i;
 }

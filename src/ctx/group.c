@@ -27,12 +27,12 @@ typedef struct task {
 } task;
 
 weft_group *weft_group_new(weft_ctx *parent, int limit) {
-  weft_group *g = calloc(1, sizeof *g);
+  weft_group *g = weft__rt_calloc(1, sizeof *g);
   if (g == NULL)
     return NULL;
   g->ctx = weft_ctx_with_cancel(parent ? parent : weft_ctx_background());
   if (g->ctx == NULL) {
-    free(g);
+    weft__rt_free(g);
     return NULL;
   }
   g->limit = limit;
@@ -46,7 +46,7 @@ static void task_main(void *arg) {
   task *t = arg;
   weft_group *g = t->g;
   int rc = t->fn(g->ctx, t->arg);
-  free(t);
+  weft__rt_free(t);
   int none = 0;
   if (rc != 0 && weft__cas_acqrel(&g->err, &none, rc))
     weft_ctx_cancel_cause(g->ctx, rc);
@@ -60,7 +60,7 @@ int weft_group_go(weft_group *g, int (*fn)(weft_ctx *, void *), void *arg) {
     return -EINVAL;
   if (g->limit > 0)
     weft__sema_acquire(&g->slots, 0, WEFT_FOREVER, "group.Go");
-  task *t = malloc(sizeof *t);
+  task *t = weft__rt_malloc(sizeof *t);
   int rc = -ENOMEM;
   if (t) {
     *t = (task){g, fn, arg};
@@ -69,7 +69,7 @@ int weft_group_go(weft_group *g, int (*fn)(weft_ctx *, void *), void *arg) {
     if (rc == 0)
       return 0;
     weft_wg_done(&g->wg);
-    free(t);
+    weft__rt_free(t);
   }
   if (g->limit > 0)
     weft__sema_release(&g->slots, false);
@@ -86,5 +86,5 @@ void weft_group_free(weft_group *g) {
   if (g == NULL)
     return;
   weft_ctx_unref(g->ctx);
-  free(g);
+  weft__rt_free(g);
 }

@@ -7,8 +7,8 @@
  *   (2) no P holds a timer (sleeps, deadlines, timers, tickers, contexts
  *       with deadlines are all timers, as in Go);
  *   (3) every thread of the process that is not weft's own (the P threads,
- *       sysmon, sigquit_leaks.c's SIGQUIT thread) or a sanitizer's service thread is
- *       a plain thread blocked in a weft wait without deadline.
+ *       sysmon, sigquit_leaks.c's SIGQUIT thread) or a sanitizer's service
+ *       thread is a plain thread blocked in a weft wait without deadline.
  * Nothing can then ever wake anyone: goroutines are woken only by running
  * goroutines, running plain threads and timers, and threads only by the
  * same. Signal handlers that call weft are the exception the user opts out

@@ -123,8 +123,8 @@ void weft__det_point_slow(void) {
   weft__p *p = weft__curp();
   /* Plain threads run on their own; the scheduler loop has nothing to
    * yield; a timer callback runs in the middle of a switch and must never
-   * switch (sched/timerheap.h). busy is written only by this P's thread: with one P
-   * no other thread runs its timers. */
+   * switch (sched/timerheap.h). busy is written only by this P's thread: with
+   * one P no other thread runs its timers. */
   if (p == NULL || p->cur == NULL || p->timers.busy)
     return;
   if (below(2) == 0)

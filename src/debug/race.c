@@ -1,35 +1,38 @@
 /* race.c -- what the race detector (WEFT_RACE builds, Go's -race) is told:
  * the race hooks of base/hooks.h.
  *
- * In a race build the user's program is compiled with -fsanitize=thread and
- * the runtime is not, as Go's runtime is not race-instrumented: TSan sees
- * none of the scheduler's or the channels' own atomics and memory, so their
+ * In a race build the user's program is compiled with -fsanitize=thread and the
+ * runtime is not, as Go's runtime is not race-instrumented: TSan sees none of
+ * the scheduler's or the channels' own atomics and memory, so their
  * synchronization is hidden, and goroutines switch fibers without sync
- * (base/sanitizer.h), so two goroutines that merely ran one after the other on a
- * thread are not ordered by that. What orders them is only the edges below,
- * each a release on an address by one party and an acquire on it by the
- * other: the happens-before edges of Go's memory model, at Go's addresses.
+ * (base/sanitizer.h), so two goroutines that merely ran one after the other on
+ * a thread are not ordered by that. What orders them is only the edges below,
+ * each a release on an address by one party and an acquire on it by the other:
+ * the happens-before edges of Go's memory model, at Go's addresses.
  *
- *   edge                                   release -> acquire on
- *   goroutine start                        TSan's own fiber-creation edge
- *                                          (__tsan_create_fiber in weft_go)
- *   unbuffered send <-> receive, both ways chan/chan.c, the channel (Go's racesync)
- *   buffered: send k -> receive k, and     chan/chan.c, buffer slot k % cap (Go's
- *     receive k -> send k+cap              racenotify; a direct hand-off
- *                                          pretends to pass through the slot)
- *   close -> a receive that sees it        chan/chan.c, chan/select.c: &c->closed
- *   Mutex unlock -> lock, trylock          sync/mutex.c, the mutex
- *   RWMutex (Go's rwmutex.go)              sync/rwmutex.c, reader_sem/writer_sem
- *   WaitGroup Done/Add(<0) -> Wait         sync/waitgroup.c, the WaitGroup
- *   Once: fn -> every weft_once_do         sync/once.c, the Once
- *   Cond signal/broadcast -> woken Wait    sync/cond.c, the Cond (and mutex)
- *   weft_sema release -> acquire           sync/semaphore.c, the semaphore
- *   context cancel -> Done, Err            ctx/context.c: closes done;
- *                                          &err for weft_ctx_err
- *   weft_ctx_after_func -> its fn          ctx/context.c, the AfterFunc
- *   timer start -> its fire -> receive     chan/time.c, the timer; then the
- *                                          channel's edge (run as the P's g0,
- *                                          as Go runs timers in a per-P ctx)
+ *   edge                                 release -> acquire on
+ *   goroutine start                      TSan's own fiber-creation edge
+ *                                        (__tsan_create_fiber in weft_go)
+ *   unbuffered send <-> receive, both    chan/chan.c: the channel (Go's
+ *     ways                               racesync)
+ *   buffered: send k -> receive k, and   chan/chan.c: buffer slot k % cap
+ *     receive k -> send k+cap            (Go's racenotify; a direct hand-off
+ *                                        pretends to pass through the slot)
+ *   close -> a receive that sees it      chan/chan.c, chan/select.c:
+ *                                        &c->closed
+ *   Mutex unlock -> lock, trylock        sync/mutex.c: the mutex
+ *   RWMutex (Go's rwmutex.go)            sync/rwmutex.c: reader_sem and
+ *                                        writer_sem
+ *   WaitGroup Done/Add(<0) -> Wait       sync/waitgroup.c: the WaitGroup (merge)
+ *   Once: fn -> every weft_once_do       sync/once.c: the Once
+ *   Cond signal/broadcast -> woken Wait  sync/cond.c: the Cond (and mutex)
+ *   weft_sema release -> acquire         sync/semaphore.c: the semaphore
+ *   context cancel -> Done, Err          ctx/context.c: closes done (above);
+ *                                        &err for weft_ctx_err
+ *   weft_ctx_after_func -> its fn        ctx/context.c: the AfterFunc record
+ *   timer start -> its fire -> receive   chan/time.c: the timer; then the
+ *                                        channel's edge (run as the P's g0,
+ *                                        as Go runs timers in a per-P ctx)
  *
  * A partner that is parked (a blocked sender or receiver, or a select) gets
  * its half of a channel edge from the party that completes the operation,
@@ -185,36 +188,39 @@ void weft__race_fiber_name_impl(void *fiber, unsigned long long id,
 }
 #else
 /* Not a race build: no hook can be reached (see the header comment). */
-static _Noreturn void unreachable_hook(const char *name) {
+static _Noreturn void unreachable(const char *hook) {
   weft__fatal("internal error: race hook %s called outside a race build",
-              name);
+              hook);
 }
-void weft__race_acquire_impl(const void *a) { (void)a, unreachable_hook(__func__); }
-void weft__race_release_impl(const void *a) { (void)a, unreachable_hook(__func__); }
-void weft__race_notify_impl(const void *a) { (void)a, unreachable_hook(__func__); }
+#define UNREACHABLE() unreachable(__func__)
+
+void weft__race_acquire_impl(const void *a) { (void)a, UNREACHABLE(); }
+void weft__race_release_impl(const void *a) { (void)a, UNREACHABLE(); }
+void weft__race_notify_impl(const void *a) { (void)a, UNREACHABLE(); }
 void weft__race_read_impl(const void *p, size_t n) {
-  (void)p, (void)n, unreachable_hook(__func__);
+  (void)p, (void)n, UNREACHABLE();
 }
 void weft__race_write_impl(void *p, size_t n) {
-  (void)p, (void)n, unreachable_hook(__func__);
+  (void)p, (void)n, UNREACHABLE();
 }
-void weft__race_ignore_begin_impl(void) { unreachable_hook(__func__); }
-void weft__race_ignore_end_impl(void) { unreachable_hook(__func__); }
+void weft__race_ignore_begin_impl(void) { UNREACHABLE(); }
+void weft__race_ignore_end_impl(void) { UNREACHABLE(); }
 void weft__race_notify_for_impl(struct weft__waiter *w, const void *a) {
-  (void)w, (void)a, unreachable_hook(__func__);
+  (void)w, (void)a, UNREACHABLE();
 }
 void weft__race_sync_with_impl(struct weft__waiter *w, const void *a) {
-  (void)w, (void)a, unreachable_hook(__func__);
+  (void)w, (void)a, UNREACHABLE();
 }
-void weft__race_park_impl(struct weft__waiter *w) { (void)w, unreachable_hook(__func__); }
-void weft__race_unpark_impl(struct weft__waiter *w) { (void)w, unreachable_hook(__func__); }
-void *weft__race_timers_begin_impl(void) { unreachable_hook(__func__); }
-void weft__race_timers_end_impl(void *t) { (void)t, unreachable_hook(__func__); }
+void weft__race_park_impl(struct weft__waiter *w) { (void)w, UNREACHABLE(); }
+void weft__race_unpark_impl(struct weft__waiter *w) { (void)w, UNREACHABLE(); }
+void *weft__race_timers_begin_impl(void) { UNREACHABLE(); }
+void weft__race_timers_end_impl(void *t) { (void)t, UNREACHABLE(); }
 void weft__race_stack_fresh_impl(void *lo, size_t n) {
-  (void)lo, (void)n, unreachable_hook(__func__);
+  (void)lo, (void)n, UNREACHABLE();
 }
-void weft__race_g0_init_impl(void) { unreachable_hook(__func__); }
-void weft__race_fiber_name_impl(void *f, unsigned long long id, const char *n) {
-  (void)f, (void)id, (void)n, unreachable_hook(__func__);
+void weft__race_g0_init_impl(void) { UNREACHABLE(); }
+void weft__race_fiber_name_impl(void *f, unsigned long long id,
+                                const char *name) {
+  (void)f, (void)id, (void)name, UNREACHABLE();
 }
 #endif

@@ -1,5 +1,5 @@
-/* sigquit_leaks.c -- the opt-in diagnostics: a goroutine dump on SIGQUIT, and the
- * report of goroutines still alive at exit (leaks).
+/* sigquit_leaks.c -- the opt-in diagnostics: a goroutine dump on SIGQUIT,
+ * and the report of goroutines still alive at exit (leaks).
  *
  * Both are off by default: a library must not take a signal or print at
  * exit unless asked. The environment variables WEFT_DUMP_ON_SIGQUIT=1 and

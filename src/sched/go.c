@@ -8,11 +8,11 @@
  * (parent id, and the return address of weft_go/weft_go_opts) and is
  * published by its magic, stored last with release; see runtime.h.
  *
- * weft_go from a goroutine is work-first: the child runs at once and the
- * parent waits in runnext (see weft.h). The parent is queued by the pending
- * hook, after its context is saved, so no thief can resume it early. The
- * deterministic schedule mode (debug/detsched.c) picks work-first or parent-first
- * by a coin.
+ * weft_go from a goroutine is work-first: the child runs at once and the parent
+ * waits in runnext (see weft.h). The parent is queued by the pending hook,
+ * after its context is saved, so no thief can resume it early. The
+ * deterministic schedule mode (debug/detsched.c) picks work-first or
+ * parent-first by a coin.
  */
 #include <errno.h>
 #include <string.h>

@@ -51,9 +51,9 @@ typedef struct weft__g {
   weft__stack stack;          /* immutable; the record lies inside it */
   int saved_errno;            /* errno while switched out; the G itself */
   _Atomic int status;         /* weft__gstatus; relaxed, diagnostics only */
-  /* Second line. The dump (debug/dump.c) may read a record at any time, even one
-   * being reused, so go.c sets every field one by one (no memset over
-   * atomics). */
+  /* Second line. The dump (debug/dump.c) may read a record at any time,
+   * even one being reused, so go.c sets every field one by one (no memset
+   * over atomics). */
   _Atomic(const char *) wait_reason; /* the G stores it (relaxed) before it
                                  parks; the dump reads it (relaxed) */
   _Atomic int64_t wait_since; /* weft__coarse_now at the park; likewise */

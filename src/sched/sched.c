@@ -101,10 +101,10 @@ static void run_timers_if_due(weft__p *p) {
 }
 
 /* A P that always has a goroutine to switch to never enters its scheduler
- * loop, so due timers also run every TIMERS_EVERY-th switch, right after the pending
- * hook: no weft lock is held there (the outgoing goroutine's locks were
- * just released by its hook), so a timer may take a channel's lock. Before
- * the switch it could not: a parking goroutine still holds its locks. */
+ * loop, so due timers also run every TIMERS_EVERY-th switch, right after the
+ * pending hook: no weft lock is held there (the outgoing goroutine's locks were
+ * just released by its hook), so a timer may take a channel's lock. Before the
+ * switch it could not: a parking goroutine still holds its locks. */
 static void timers_now_and_then(weft__p *p) {
   if (p->cur &&
       (weft__load_relaxed(&p->schedtick) & (TIMERS_EVERY - 1)) == 0)
@@ -306,8 +306,9 @@ void weft__schedule_away(weft__p *p, weft__g *g, weft__pending_fn hook,
 void weft__park(weft__pending_fn hook, void *arg, const char *reason) {
   weft__p *p = weft__curp();
   weft__g *g = p->cur;
-  /* For the dump (debug/dump.c), which reads all three relaxed: two plain stores
-   * and a load of a line that sysmon dirties at most once a millisecond. */
+  /* For the dump (debug/dump.c), which reads all three relaxed: two plain
+   * stores and a load of a line that sysmon dirties at most once a
+   * millisecond. */
   weft__store_relaxed(&g->wait_reason, reason);
   weft__store_relaxed(&g->wait_since, weft__load_relaxed(&weft__coarse_now));
   weft__store_relaxed(&g->status, WEFT__G_WAITING);

@@ -17,7 +17,8 @@ enum {
   WEFT__SEMA_LIFO = 1, /* queue at the front (a waiter that already waited,
                           as Go's mutex does) */
   WEFT__SEMA_LOCK = 2, /* the semaphore is a lock's (Mutex, RWMutex): the
-                          waiter is woken with WEFT__PUT_LOCAL (sched/sched.c) */
+                          waiter is woken with WEFT__PUT_LOCAL
+                          (sched/sched.c) */
 };
 
 /* Takes one unit, parking while there is none; flags as above. Returns 0,
