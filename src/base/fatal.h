@@ -8,7 +8,7 @@
 
 /* Prints "weft: <message>" to stderr and aborts: for the misuses that Go
  * turns into panics, and internal errors. Async-signal-safe: it formats
- * with weft__format (below), writes once with write(2), and runs in the
+ * with weft__vformat (below), writes once with write(2), and runs in the
  * stack-overflow handler. */
 WEFT_INTERNAL _Noreturn void weft__fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));

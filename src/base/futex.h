@@ -1,5 +1,6 @@
-/* futex.h -- the only way weft blocks an OS thread: idle Ps and plain
- * threads that call blocking weft functions wait on a 32-bit word. */
+/* futex.h -- how weft's waits block an OS thread: idle Ps and plain
+ * threads in blocking weft calls wait on a 32-bit word (a plain thread's
+ * weft_sleep uses clock_nanosleep instead). */
 #ifndef WEFT_FUTEX_H
 #define WEFT_FUTEX_H
 

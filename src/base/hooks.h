@@ -27,7 +27,7 @@
  *   candidates, take the i-th: weft__runq_candidates/_take), and draws
  *   select's order, work-first or parent-first, and a mutex's starvation.
  * - synchronization points: weft__sched_point at the entry and exit of
- *   every public blocking or synchronizing call.
+ *   the public calls that synchronize (below).
  *
  * Race hooks are always compiled: in a normal build they sit under an
  * `if` on a constant 0 and are removed as dead code, and race.c defines
@@ -178,9 +178,9 @@ static inline bool weft__det_enabled(void) {
 
 WEFT_INTERNAL void weft__det_point_slow(void);
 
-/* A synchronization point: the entry and exit of every public channel,
- * select, sync, context, timer and go call; in the mode, the running
- * goroutine may yield here. Only where the caller holds none of weft's
+/* A synchronization point: the entry and exit of the public channel,
+ * select and sync calls and of the blocking context and timer calls, and
+ * the entry of weft_go; in the mode, the running goroutine may yield here. Only where the caller holds none of weft's
  * locks (src/HACKING.md, "Schedule points"): internal code that runs a
  * public operation under a lock uses the point-free internal form
  * (weft__chan_poll, weft__chan_close). */

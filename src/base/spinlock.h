@@ -5,9 +5,12 @@
  * - A holder never blocks and never switches goroutines, except through
  *   weft__park's hand-off: the parking goroutine's pending hook releases
  *   its locks on the same thread, right after its context is saved.
- * - Locks are taken in rank order, lowest first (weft__spin_rank). Locks
- *   of the object rank may be held several at once only in address order
- *   (select); every other rank is a single lock, held alone at its rank.
+ * - Locks are taken in rank order, lowest first (weft__spin_rank). Every
+ *   rank but the object rank is one lock, held alone at its rank. Object
+ *   locks nest only in a fixed order: by address (select), or by
+ *   ownership (a timer's lock, then its channel's; a context's, then its
+ *   done channel's), never the other way round. The debug checks cover
+ *   the ranks, not the order among object locks.
  * - After SPIN_BEFORE_YIELD failed tries the waiter yields the CPU: the
  *   holder may be a preempted OS thread.
  *

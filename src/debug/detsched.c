@@ -16,9 +16,10 @@
  *   run without a draw, and the run would depend on that timing.
  * - weft_go from a goroutine runs the child at once (work-first, the normal
  *   behaviour) or keeps running the parent, by a coin.
- * - At every synchronization point (weft__sched_point: entry and exit of
- *   the public channel, select, sync, context, timer and go calls) the
- *   running goroutine yields with probability 1/2.
+ * - At every synchronization point (weft__sched_point: the entry and exit
+ *   of the public channel, select and sync calls and of the blocking
+ *   context and timer calls, and the entry of weft_go) the running
+ *   goroutine yields with probability 1/2.
  * - The mutex's starvation switch is a coin instead of a 1 ms clock test,
  *   and select's case order comes from the mode's generator too.
  *

@@ -1,6 +1,7 @@
 /* threadwait.c -- the list of plain threads blocked in weft (threadwait.h).
- * One spinlock guards the list; it is a leaf lock, taken while a channel
- * or other lock may be held, and the dump takes no other lock under it. */
+ * One spinlock guards the list, at rank threadwait (base/spinlock.h): taken
+ * while a channel or other object lock may be held, and the dump takes no
+ * other lock under it. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>

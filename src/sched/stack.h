@@ -37,8 +37,8 @@ WEFT_INTERNAL size_t weft__stack_round(size_t req);
  * plain thread) when it fits. Returns 0 or -ENOMEM. */
 WEFT_INTERNAL int weft__stack_alloc(weft__stack_cache *cache, size_t size,
                                     weft__stack *out);
-/* Gives a stack back. Its memory stays mapped for reuse; beyond a bound,
- * its pages are returned to the kernel. */
+/* Gives a stack back. Its memory stays mapped for reuse; only when the
+ * pool's free list cannot grow are its pages returned to the kernel. */
 WEFT_INTERNAL void weft__stack_free(weft__stack_cache *cache,
                                     const weft__stack *s);
 

@@ -1,5 +1,5 @@
 /* timerheap.h -- per-P timer heaps: the one deadline mechanism under sleep,
- * blocking calls with deadlines, and (later) timers and tickers. */
+ * blocking calls with deadlines, and timers and tickers (chan/time.c). */
 #ifndef WEFT_TIMERHEAP_H
 #define WEFT_TIMERHEAP_H
 
