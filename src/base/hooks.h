@@ -180,10 +180,11 @@ WEFT_INTERNAL void weft__det_point_slow(void);
 
 /* A synchronization point: the entry and exit of the public channel,
  * select and sync calls and of the blocking context and timer calls, and
- * the entry of weft_go; in the mode, the running goroutine may yield here. Only where the caller holds none of weft's
- * locks (src/HACKING.md, "Schedule points"): internal code that runs a
- * public operation under a lock uses the point-free internal form
- * (weft__chan_poll, weft__chan_close). */
+ * the entry of weft_go; in the mode, the running goroutine may yield here.
+ * Only where the caller holds none of weft's locks (src/HACKING.md,
+ * "Schedule points"): internal code that runs a public operation under a
+ * lock uses the point-free internal form (weft__chan_poll,
+ * weft__chan_close). */
 static inline void weft__sched_point(void) {
   if (weft__det_enabled())
     weft__det_point_slow();
