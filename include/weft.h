@@ -173,6 +173,44 @@ WEFT_API int weft_proc_id(void);
 /* Goroutines started and not yet returned. */
 WEFT_API int weft_num_goroutines(void);
 
+/* ---- blocking calls (Go's entersyscall/exitsyscall) -------------------- */
+
+/* Bracket a call that may block in the kernel or in a blocking library (a
+ * read of a file or pipe, fsync, waitpid, getaddrinfo, a database client):
+ *
+ *   weft_syscall_enter();
+ *   ssize_t n = read(fd, buf, len);
+ *   int err = errno;            // read errno before the exit: see below
+ *   weft_syscall_exit();
+ *
+ * While a goroutine is inside, its P keeps running other goroutines: if
+ * the call lasts past a sysmon look or two (tens of microseconds) and the
+ * P has other work, or no other P is idle, or it lasts over 10 ms, the P
+ * is handed to another thread. On exit the goroutine takes its P back if
+ * it is still free (one atomic compare-and-swap when the call was short);
+ * otherwise it is queued and an idle P runs it, possibly on another thread
+ * (so read errno, which is per thread, before weft_syscall_exit when a
+ * loop around the call may cache its address). Between the two calls make
+ * no weft call and touch nothing that belongs to goroutines: the goroutine
+ * runs without a P. A second enter before the exit, or an exit without an
+ * enter, aborts with a message naming the call. On a plain thread both are
+ * no-ops (a plain thread blocks only itself). The dump shows such a
+ * goroutine as [syscall, N seconds]; the deadlock report never counts it
+ * as asleep.
+ *
+ * Threads are made as handoffs need them, and a thread left without work
+ * for 5 s (WEFT_THREAD_IDLE_MS) exits. weft_procs still counts Ps: the
+ * process may have more threads than Ps. */
+WEFT_API void weft_syscall_enter(void);
+WEFT_API void weft_syscall_exit(void);
+
+/* debug.SetMaxThreads: the most threads weft may run goroutines and blocking
+ * calls on (Ps' threads and handed-off ones together; not sysmon or plain
+ * threads). Default 10,000, or WEFT_MAX_THREADS. Making one more aborts
+ * with "weft: thread limit reached: N threads ...", as Go crashes. Returns
+ * the previous limit, or -EINVAL for n < 1. */
+WEFT_API int weft_set_max_threads(int n);
+
 /* ---- sync.WaitGroup ---------------------------------------------------- */
 
 /* Embed it anywhere; WEFT_WAITGROUP_INIT (all zero) is a ready WaitGroup and

@@ -23,7 +23,7 @@
 import gdb
 
 MAGIC = 0x77656674
-STATUS = {0: "runnable", 1: "running", 2: "waiting", 3: "dead"}
+STATUS = {0: "runnable", 1: "running", 2: "waiting", 3: "dead", 4: "syscall"}
 SAVED = ["r15", "r14", "r13", "r12", "rbx", "rbp"]  # from ctx.sp up
 # Indices of gregs in the x86-64 ucontext (sys/ucontext.h).
 UC_REGS = {"r12": 4, "r13": 5, "r14": 6, "r15": 7, "rbp": 10, "rbx": 11,

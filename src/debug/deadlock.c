@@ -6,7 +6,7 @@
  *       runnable;
  *   (2) no P holds a timer (sleeps, deadlines, timers, tickers, contexts
  *       with deadlines are all timers, as in Go);
- *   (3) every thread of the process that is not weft's own (the P threads,
+ *   (3) every thread of the process that is not weft's own (the M threads,
  *       sysmon, sigquit_leaks.c's SIGQUIT thread) or a sanitizer's service
  *       thread is a plain thread blocked in a weft wait without deadline.
  * Nothing can then ever wake anyone: goroutines are woken only by running
@@ -223,9 +223,12 @@ static bool look(snap *c1, snap *c2) {
   int64_t blocked = (int64_t)(c1->nblock - c1->nwake);
   if (blocked <= 0 || !weft__sched_all_idle())
     return false;
-  /* The Ps, sysmon and the SIGQUIT thread: a flag read as 0 while that
-   * thread exists only overcounts plain threads (a missed report). */
-  long runtime = S->nprocs + 1 + weft__load_acquire(&weft__diag_nthreads);
+  /* The Ms, sysmon and the SIGQUIT thread: nm is never below the Ms that
+   * exist (sched/thread.c), and a flag read as 0 while that thread exists
+   * only overcounts plain threads (a missed report). Ms are created only by
+   * sysmon, this thread, once started. */
+  long runtime = weft__load_relaxed(&S->nm) + 1 +
+                 weft__load_acquire(&weft__diag_nthreads);
   long plain = plain_threads(runtime);
   if (!weft__sched_all_idle())
     return false;

@@ -121,7 +121,9 @@ static void print_wait(FILE *out, const char *reason, int64_t since) {
 }
 
 static void print_state(FILE *out, const gsnap *s, bool self) {
-  if (self || s->status == WEFT__G_RUNNING)
+  if (s->status == WEFT__G_SYSCALL && !self)
+    print_wait(out, "syscall", s->since); /* Go's [syscall, N minutes] */
+  else if (self || s->status == WEFT__G_RUNNING)
     fputs("running", out);
   else if (s->status == WEFT__G_RUNNABLE)
     fputs("runnable", out);
@@ -153,7 +155,7 @@ static void print_one(FILE *out, const gsnap *s, uintptr_t self_fp) {
   int n = 0;
   if (self_fp)
     n = weft__traceback_self(s->g, self_fp, pcs, WEFT__TRACEBACK_MAX);
-  else if (s->status == WEFT__G_RUNNING)
+  else if (s->status == WEFT__G_RUNNING || s->status == WEFT__G_SYSCALL)
     fputs("\tgoroutine running on other thread; stack unavailable\n", out);
   else
     n = weft__traceback_parked(s->g, pcs, WEFT__TRACEBACK_MAX);

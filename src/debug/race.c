@@ -153,7 +153,7 @@ void *weft__race_timers_begin_impl(void) {
   weft__p *p = weft__curp();
   if (p == NULL || p->cur == NULL)
     return NULL; /* already g0 (or a plain thread, which has no timers) */
-  return as_fiber(p->g0_tsan_fiber);
+  return as_fiber(weft__curm()->g0_tsan_fiber);
 }
 
 void weft__race_timers_end_impl(void *tok) {

@@ -18,6 +18,11 @@
 #include "base/sanitizer.h"
 #include "sched/signals.h"
 
+/* Go's debug.SetMaxThreads default. */
+#define WEFT__MAX_THREADS 10000
+/* How long a spare thread waits for work before it retires. */
+#define WEFT__THREAD_IDLE_MS 5000
+
 static pthread_once_t start_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_config cfg;          /* cfg_lock */
@@ -71,19 +76,18 @@ static size_t default_stack_locked(void) {
 #endif
 }
 
-static void *p_thread(void *arg) {
-  weft__p *p = arg;
-  p->thread = pthread_self(); /* the P's own field from here on */
-  weft__p_set_current(p);
-  weft__signals_thread_init(p);
-  p->g0_tsan_fiber = weft__tsan_current();
-  weft__race_g0_init();
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    pthread_attr_getstack(&attr, &p->g0_stack_lo, &p->g0_stack_size);
-    pthread_attr_destroy(&attr);
-  }
-  weft__p_main(p);
+/* A positive integer from the environment, or def (with a warning when the
+ * variable is set but invalid). */
+static long env_long(const char *name, long def, long max) {
+  const char *env = getenv(name);
+  if (env == NULL || *env == '\0')
+    return def;
+  char *end;
+  long n = strtol(env, &end, 10);
+  if (*end == '\0' && n > 0 && n <= max)
+    return n;
+  fprintf(stderr, "weft: ignoring %s=%s (want 1..%ld)\n", name, env, max);
+  return def;
 }
 
 static weft__p *p_new(int id) {
@@ -114,29 +118,18 @@ static void start(void) {
     weft__fatal("out of memory starting the runtime");
   for (int i = 0; i < s->nprocs; i++)
     s->allp[i] = p_new(i);
-  /* P threads never take signals meant for the process: block them while
-   * creating the threads, which inherit the mask. Faults stay unblocked: a
-   * blocked synchronous SIGSEGV kills the process without running the
-   * stack-overflow handler. */
-  sigset_t all, old;
-  sigfillset(&all);
-  sigdelset(&all, SIGSEGV);
-  sigdelset(&all, SIGBUS);
-  sigdelset(&all, SIGILL);
-  sigdelset(&all, SIGFPE);
-  sigdelset(&all, SIGTRAP);
-  sigdelset(&all, SIGABRT);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  for (int i = 0; i < s->nprocs; i++) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t t; /* p_thread stores it in the P itself */
-    if (pthread_create(&t, &attr, p_thread, s->allp[i]))
-      weft__fatal("cannot create the thread of P %d", i);
-    pthread_attr_destroy(&attr);
-  }
-  weft__sysmon_start(); /* inherits the same mask */
+  weft__store_relaxed(&s->max_threads,
+                      (int32_t)env_long("WEFT_MAX_THREADS", WEFT__MAX_THREADS,
+                                        INT32_MAX));
+  s->spare_idle_ns =
+      env_long("WEFT_THREAD_IDLE_MS", WEFT__THREAD_IDLE_MS, INT32_MAX) *
+      WEFT_MS;
+  for (int i = 0; i < s->nprocs; i++)
+    weft__startm(s->allp[i]); /* a new thread for each P */
+  /* sysmon takes no signal meant for the process either. */
+  sigset_t old;
+  weft__signals_block_for_thread(&old);
+  weft__sysmon_start(); /* inherits the mask */
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   weft__diag_start();
   weft__store_release(&started, true);

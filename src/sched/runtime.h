@@ -1,13 +1,18 @@
-/* runtime.h -- goroutines (G) and processors (P), after Go's proc.go.
+/* runtime.h -- goroutines (G), processors (P) and threads (M), after Go's
+ * proc.go.
  *
  * Model
  * - A P is a processor: a local run queue, a runnext slot, a timer heap and a
- *   stack cache. Each P is driven by exactly one OS thread for the life of
- *   the process, so Go's M is folded into the P here: an M never hands its P
- *   to another M. (A goroutine that makes a blocking system call therefore
- *   blocks its P; Go would hand the P off. Not yet done.)
- * - The thread's own stack is the P's g0 context: it runs the scheduler loop
- *   (weft__p_main) when no goroutine is runnable locally.
+ *   stack cache. An M is an OS thread that runs goroutines: at any instant
+ *   it holds at most one P (its thread-local weft__curp), and a P is held
+ *   by at most one M. An idle P keeps its M, asleep on the P's futex word.
+ * - A goroutine about to block in the kernel brackets the call with
+ *   weft_syscall_enter/_exit (sched/syscall.c): its M keeps the P, marked
+ *   WEFT__P_SYSCALL, and sysmon hands a P left so too long to a spare M
+ *   (sched/thread.c). Spare Ms, without a P, wait on their own futex word
+ *   and retire when idle for long.
+ * - The thread's own stack is its M's g0 context: it runs the scheduler loop
+ *   (weft__m_main) when no goroutine is runnable locally.
  * - A G is a goroutine. Its record lives at the top of its own stack, so a
  *   parked goroutine that used little stack costs one page in all.
  *
@@ -15,11 +20,13 @@
  * Goroutines switch directly to the next local goroutine when there is one,
  * and to g0 otherwise. Whatever must happen only after the outgoing context
  * is saved (releasing the lock that made a park safe, queueing a yielded or
- * spawning goroutine, freeing a dead one's stack) is left in p->pending and
- * run by the incoming context before anything else. So a waker can never
- * resume a goroutine whose registers are not yet saved.
+ * spawning goroutine, freeing a dead one's stack) is left in m->pending and
+ * run by the incoming context, on the same thread, before anything else.
+ * So a waker can never resume a goroutine whose registers are not yet
+ * saved.
  *
- * Ownership of fields is noted beside each; "owner" is the P's thread.
+ * Ownership of fields is noted beside each; "owner" is the thread that
+ * holds the P (or, for an M's fields, the M's own thread).
  */
 #ifndef WEFT_RUNTIME_H
 #define WEFT_RUNTIME_H
@@ -39,6 +46,7 @@ typedef enum weft__gstatus {
   WEFT__G_RUNNING,
   WEFT__G_WAITING,
   WEFT__G_DEAD,
+  WEFT__G_SYSCALL, /* between weft_syscall_enter and _exit */
 } weft__gstatus;
 
 typedef struct weft__g {
@@ -83,7 +91,17 @@ static inline weft__g *weft__g_of_stack(char *lo, size_t size) {
 extern WEFT_INTERNAL _Atomic int64_t weft__coarse_now;
 
 typedef struct weft__p weft__p;
+/* A pending hook; p is the P the running thread holds then (NULL when a
+ * goroutine left a system call to find its P taken). */
 typedef void (*weft__pending_fn)(weft__p *p, void *arg);
+
+/* weft__p.status: who may use the P. */
+enum {
+  WEFT__P_RUNNING = 0, /* held by an M, running or idle */
+  WEFT__P_SYSCALL = 1, /* its M runs a goroutine in a system call: free for
+                          the taking by a CAS (sysmon's retake, or that
+                          goroutine's weft_syscall_exit) */
+};
 
 struct weft__p {
   /* Run queue (Go's runq): the owner pushes at tail (release store) and
@@ -97,9 +115,11 @@ struct weft__p {
 
   int id;                     /* immutable */
   weft__g *cur;               /* running G, NULL in g0; owner */
-  weft__ctx g0;               /* scheduler context; owner */
-  weft__pending_fn pending;   /* see header comment; owner */
-  void *pending_arg;
+  _Atomic uint32_t status;    /* WEFT__P_*: see sched/syscall.c */
+  _Atomic uint32_t syscalltick; /* system calls entered; the owner writes
+                                 (relaxed), sysmon reads (relaxed) */
+  _Atomic int64_t syscall_since; /* weft__coarse_now at the last enter;
+                                 likewise */
   _Atomic uint32_t schedtick; /* switches so far; the owner writes
                                  (relaxed), sysmon reads (relaxed) */
   uint32_t runnext_streak;    /* consecutive runnext picks; owner */
@@ -115,8 +135,26 @@ struct weft__p {
                                  the owner reads (acquire) and clears */
   weft__stack_cache stacks;   /* owner */
   weft__timers timers;        /* own lock */
-  pthread_t thread;           /* written by the P's thread first thing */
-  void *g0_stack_lo;          /* for ASan fiber switches; immutable */
+};
+
+/* A thread that runs goroutines (Go's M). Its fields are its own thread's,
+ * but for those marked otherwise. */
+typedef struct weft__m weft__m;
+struct weft__m {
+  weft__ctx g0;               /* the thread's scheduler context */
+  weft__pending_fn pending;   /* see the header comment */
+  void *pending_arg;
+  weft__g *syscall_g;         /* the goroutine in weft_syscall_enter, or
+                                 NULL */
+  weft__p *nextp;             /* the P a starter hands over; written under
+                                 sched.lock before the wake */
+  weft__m *idle_link;         /* sched.midle; sched.lock */
+  bool spare;                 /* on sched.midle; sched.lock */
+  _Atomic uint32_t wake;      /* futex word of a spare M: its starter
+                                 stores 1 (release) after nextp */
+  int id;                     /* immutable */
+  pthread_t thread;
+  void *g0_stack_lo;          /* for ASan fiber switches */
   size_t g0_stack_size;
   void *g0_tsan_fiber;
   void *altstack;
@@ -136,6 +174,15 @@ typedef struct weft__sched {
   _Atomic uint64_t goidgen;     /* relaxed: only uniqueness matters */
   _Atomic int64_t ngo_threads;  /* goroutines started by plain threads;
                                    relaxed: a statistic (see weft__p.ngo) */
+  weft__m *midle;               /* spare Ms; lock */
+  _Atomic int32_t nm;           /* live Ms: incremented before one is
+                                   created, decremented before it exits */
+  _Atomic int32_t mnext;        /* M ids; relaxed */
+  _Atomic int32_t max_threads;  /* the limit on nm; relaxed */
+  _Atomic int32_t nhanded;      /* goroutines in a system call whose P was
+                                   handed off; seq_cst (deadlock.c) */
+  int64_t spare_idle_ns;        /* a spare M retires after this; immutable
+                                   after start */
 } weft__sched;
 
 extern WEFT_INTERNAL weft__sched weft__sched_g;
@@ -149,20 +196,21 @@ static inline void weft__sched_unlock(void) {
 }
 
 /* Whether, at one instant, every P is idle with an empty ring, runnext and
- * global queue, and no P holds a timer: the deadlock detector's conditions
- * (1) and (2) (debug/deadlock.c). Holds sched.lock while it looks, so no P
+ * global queue, no P holds a timer, and no goroutine is in a system call:
+ * the deadlock detector's conditions (1) and (2) (debug/deadlock.c). Holds sched.lock while it looks, so no P
  * can leave the idle list meanwhile. */
 WEFT_INTERNAL bool weft__sched_all_idle(void);
 
 /* Runtime start-up (proc.c), idempotent and cheap once started. */
 WEFT_INTERNAL void weft__ensure_started(void);
 
-/* The caller's P (NULL on a plain thread) and G (NULL outside goroutines).
- * Never inlined and opaque to the optimizer: a goroutine may resume on
- * another thread, so a thread-local address must not be reused across a
- * switch. */
+/* The caller's P (NULL on a plain thread), G (NULL outside goroutines) and
+ * M (NULL on a plain thread). Never inlined and opaque to the optimizer: a
+ * goroutine may resume on another thread, so a thread-local address must
+ * not be reused across a switch. */
 WEFT_INTERNAL weft__p *weft__curp(void);
 WEFT_INTERNAL weft__g *weft__curg(void);
+WEFT_INTERNAL weft__m *weft__curm(void);
 
 /* Parks the running goroutine. hook(p, arg) runs on the same thread once
  * the goroutine's context is saved; use it to release the lock that guards
@@ -212,10 +260,25 @@ WEFT_INTERNAL void weft__sysmon_start(void);
 /* Runs the due timers of any P's heap (a spinning P helps a busy one). */
 WEFT_INTERNAL void weft__run_due_timers(weft__p *victim, int64_t now);
 
-/* Start-up (proc.c): bind the calling thread to p, then run its scheduler
- * loop forever. */
+/* Binds the calling thread to p (NULL: none) and to its M. */
 WEFT_INTERNAL void weft__p_set_current(weft__p *p);
-WEFT_INTERNAL _Noreturn void weft__p_main(weft__p *p);
+WEFT_INTERNAL void weft__m_set_current(weft__m *m);
+/* The body of every M's thread, its g0 context, holding p: runs goroutines
+ * while it holds a P, waits as a spare while it holds none, and returns
+ * when it retires. */
+WEFT_INTERNAL void weft__m_main(weft__m *m, weft__p *p);
+/* Threads (thread.c). startm gives p to a spare M, or to a new one; it
+ * aborts when the thread limit is reached. stopm parks the calling M as a
+ * spare: it returns the P handed to it, or NULL when it retires. */
+WEFT_INTERNAL void weft__startm(weft__p *p);
+WEFT_INTERNAL weft__p *weft__stopm(weft__m *m);
+/* Leaves the running goroutine g, which has lost its P (a system call's
+ * exit found it taken), for the M's g0; hook(NULL, arg) runs there. */
+WEFT_INTERNAL void weft__switch_to_g0(weft__g *g, weft__pending_fn hook,
+                                      void *arg);
+/* sysmon: hands every P left in a system call too long to a spare M.
+ * Returns whether any P is in a system call now. */
+WEFT_INTERNAL bool weft__retake(int64_t now);
 /* The first thing a new goroutine runs after its first switch. */
 WEFT_INTERNAL weft__p *weft__landed(void);
 

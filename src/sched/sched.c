@@ -57,6 +57,7 @@ WEFT_INTERNAL weft__sched weft__sched_g;
 #define S weft__sched_g
 
 static __thread weft__p *tls_p;
+static __thread weft__m *tls_m;
 
 /* noinline in this file too: clang inlined it into weft__park and reused the
  * old thread's TLS address after the switch (the asm barrier forces a
@@ -71,7 +72,13 @@ WEFT_NOINLINE weft__g *weft__curg(void) {
   return p ? p->cur : NULL;
 }
 
+WEFT_NOINLINE weft__m *weft__curm(void) {
+  __asm__ __volatile__("" ::: "memory"); /* as weft__curp */
+  return tls_m;
+}
+
 void weft__p_set_current(weft__p *p) { tls_p = p; }
+void weft__m_set_current(weft__m *m) { tls_m = m; }
 
 /* ---- errno and the pending hook ---------------------------------------- */
 
@@ -87,11 +94,11 @@ static WEFT_NOINLINE void restore_errno(weft__g *g) {
     errno = g->saved_errno;
 }
 
-static void run_pending(weft__p *p) {
-  weft__pending_fn fn = p->pending;
+static void run_pending(weft__m *m) {
+  weft__pending_fn fn = m->pending;
   if (fn) {
-    p->pending = NULL;
-    fn(p, p->pending_arg);
+    m->pending = NULL;
+    fn(weft__curp(), m->pending_arg);
   }
 }
 
@@ -124,29 +131,47 @@ static WEFT_NO_TSAN_SWITCH void do_switch(weft__ctx *from, weft__ctx *to,
   weft__asan_finish_switch(fake);
 }
 
+/* The incoming context's first steps, on whichever thread it resumed. */
+static weft__p *resumed(weft__g *self) {
+  run_pending(weft__curm());
+  if (WEFT__CHECKS) /* the outgoing context's locks went with its hook */
+    weft__spin_assert_none_held("resumed from a switch");
+  weft__p *p = weft__curp();
+  /* A goroutine resumes only on a thread that holds a P, as that P's cur;
+   * g0 may find its M without one (a system call's exit lost it). */
+  weft__assert(self == NULL || (p != NULL && p->cur == self));
+  if (p)
+    timers_now_and_then(p);
+  return p;
+}
+
+/* p: the caller's P, or NULL for a goroutine that lost it (to is NULL
+ * then: the M's g0). */
 static void switch_common(weft__p *p, weft__g *from, weft__g *to,
                           weft__pending_fn hook, void *arg, bool dying) {
-  p->pending = hook;
-  p->pending_arg = arg;
+  weft__m *m = weft__curm();
+  m->pending = hook;
+  m->pending_arg = arg;
   save_errno(from);
-  p->cur = to;
-  weft__ctx *fctx = from ? &from->ctx : &p->g0;
+  if (p)
+    p->cur = to;
+  weft__ctx *fctx = from ? &from->ctx : &m->g0;
   if (to) {
     weft__store_relaxed(&to->status, WEFT__G_RUNNING);
     do_switch(fctx, &to->ctx, to->tsan_fiber, to->stack.lo,
               (size_t)((char *)to - to->stack.lo), dying);
   } else {
-    do_switch(fctx, &p->g0, p->g0_tsan_fiber, p->g0_stack_lo,
-              p->g0_stack_size, dying);
+    do_switch(fctx, &m->g0, m->g0_tsan_fiber, m->g0_stack_lo,
+              m->g0_stack_size, dying);
   }
   /* Resumed, possibly on another thread: re-read everything. */
-  p = weft__curp();
-  weft__assert(p->cur == from);
-  run_pending(p);
-  if (WEFT__CHECKS) /* the outgoing context's locks went with its hook */
-    weft__spin_assert_none_held("resumed from a switch");
-  timers_now_and_then(p);
+  resumed(from);
   restore_errno(from);
+}
+
+void weft__switch_to_g0(weft__g *g, weft__pending_fn hook, void *arg) {
+  weft__assert(weft__curp() == NULL);
+  switch_common(NULL, g, NULL, hook, arg, false);
 }
 
 void weft__switch_to(weft__p *p, weft__g *from, weft__g *next,
@@ -156,12 +181,7 @@ void weft__switch_to(weft__p *p, weft__g *from, weft__g *next,
 
 weft__p *weft__landed(void) {
   weft__asan_finish_switch(NULL);
-  weft__p *p = weft__curp();
-  run_pending(p);
-  if (WEFT__CHECKS)
-    weft__spin_assert_none_held("resumed from a switch");
-  timers_now_and_then(p);
-  return p;
+  return resumed(NULL); /* a new goroutine: p->cur is already it */
 }
 
 /* ---- waking Ps --------------------------------------------------------- */
@@ -253,8 +273,11 @@ void weft__ready(weft__g *g, weft__put put) {
 bool weft__sched_all_idle(void) {
   bool ok = false;
   weft__sched_lock();
+  /* nhanded: no goroutine is in a system call without a P (syscall.c);
+   * one in a call with its P holds a P that is not idle. */
   if (weft__load_relaxed(&S.npidle) == S.nprocs &&
-      weft__load_relaxed(&S.gq_len) == 0) { /* written under the lock */
+      weft__load_relaxed(&S.gq_len) == 0 && /* written under the lock */
+      weft__load_seqcst(&S.nhanded) == 0) { /* pairs with its RMWs */
     ok = true;
     for (int i = 0; ok && i < S.nprocs; i++) {
       weft__p *p = S.allp[i];
@@ -296,9 +319,8 @@ static weft__g *local_pick(weft__p *p) {
 
 void weft__schedule_away(weft__p *p, weft__g *g, weft__pending_fn hook,
                          void *arg, bool dying) {
-  /* The caller's P, run by this very thread, with g on it. */
-  weft__assert(p == weft__curp() && p->cur == g &&
-               pthread_equal(p->thread, pthread_self()));
+  /* The caller's P, held by this very thread, with g on it. */
+  weft__assert(p == weft__curp() && p->cur == g);
   weft__g *next = local_pick(p);
   switch_common(p, g, next, hook, arg, dying); /* next NULL: to g0 */
 }
@@ -496,10 +518,17 @@ static weft__g *find_runnable(weft__p *p) {
   }
 }
 
-/* The body of every P's thread: its g0 context. */
-void weft__p_main(weft__p *p) {
+void weft__m_main(weft__m *m, weft__p *p) {
   for (;;) {
+    while (p == NULL) { /* a spare: wait to be handed a P, or retire */
+      p = weft__stopm(m);
+      if (p == NULL)
+        return;
+      p->cur = NULL; /* still the goroutine whose system call lost it */
+      weft__p_set_current(p);
+    }
     weft__g *g = find_runnable(p);
     switch_common(p, NULL, g, NULL, NULL, false);
+    p = weft__curp(); /* NULL if the goroutine run last lost the P */
   }
 }

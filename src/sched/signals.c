@@ -1,7 +1,7 @@
 /* signals.c -- turning a guard-page fault into "weft: goroutine N stack
  * overflow".
  *
- * The handler runs on the P thread's alternate signal stack. If the faulting
+ * The handler runs on the M thread's alternate signal stack. If the faulting
  * address lies in the guard region below the running goroutine's stack, it
  * reports and aborts. Any other fault is passed to the handler that was
  * installed before weft's (a sanitizer's, or the default action), so weft
@@ -45,13 +45,32 @@ void weft__signals_init(void) {
   sigaction(SIGBUS, &sa, &old_bus);
 }
 
-void weft__signals_thread_init(weft__p *p) {
+void weft__signals_thread_init(weft__m *m) {
   size_t size = 64 * 1024;
   if ((size_t)SIGSTKSZ > size)
     size = (size_t)SIGSTKSZ;
-  p->altstack = weft__rt_malloc(size);
-  if (p->altstack == NULL)
+  m->altstack = weft__rt_malloc(size);
+  if (m->altstack == NULL)
     weft__fatal("out of memory for a signal stack");
-  stack_t ss = {.ss_sp = p->altstack, .ss_size = size, .ss_flags = 0};
+  stack_t ss = {.ss_sp = m->altstack, .ss_size = size, .ss_flags = 0};
   sigaltstack(&ss, NULL);
+}
+
+void weft__signals_thread_exit(weft__m *m) {
+  stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+  sigaltstack(&ss, NULL);
+  weft__rt_free(m->altstack);
+  m->altstack = NULL;
+}
+
+void weft__signals_block_for_thread(sigset_t *old) {
+  sigset_t set;
+  sigfillset(&set);
+  sigdelset(&set, SIGSEGV);
+  sigdelset(&set, SIGBUS);
+  sigdelset(&set, SIGILL);
+  sigdelset(&set, SIGFPE);
+  sigdelset(&set, SIGTRAP);
+  sigdelset(&set, SIGABRT);
+  pthread_sigmask(SIG_SETMASK, &set, old);
 }

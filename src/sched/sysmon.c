@@ -17,6 +17,8 @@
  *
  * It also keeps weft__coarse_now, the clock that parks stamp for the
  * goroutine dump's wait durations (runtime.h), so it runs with one P too.
+ * It retakes the Ps of goroutines that stay in a system call
+ * (sched/syscall.c), looking every SYSCALL_INTERVAL while any is in one.
  * And it is where the deadlock detector looks (debug/deadlock.c, through
  * the weft__dl_tick hook), every
  * interval; a candidate deadlock shortens the next interval to confirm it.
@@ -31,6 +33,9 @@
 
 #define MIN_INTERVAL WEFT_MS
 #define MAX_INTERVAL (20 * WEFT_MS)
+/* While a goroutine is in a system call: a P is handed off within two
+ * looks of this (Go's sysmon starts at 20 us). */
+#define SYSCALL_INTERVAL (50 * WEFT_US)
 
 /* Line-aligned: every park reads it, only sysmon writes it. */
 _Alignas(64) _Atomic int64_t weft__coarse_now;
@@ -39,8 +44,8 @@ static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
   uint32_t tick = weft__load_relaxed(&p->schedtick);
   bool stuck = tick == *last;
   *last = tick;
-  if (!stuck)
-    return false;
+  if (!stuck || weft__load_relaxed(&p->status) == WEFT__P_SYSCALL)
+    return false; /* a P in a system call is retaken instead */
   /* now - MIN_INTERVAL, not next + MIN_INTERVAL: next is WEFT_FOREVER
    * when the heap is empty, and the sum would overflow (it did: an idle
    * process had one P woken every interval). */
@@ -65,8 +70,13 @@ static void *sysmon_main(void *arg) {
       help |= needs_help(s->allp[i], &last[i], now);
     if (help)
       weft__wakep();
-    interval = help ? MIN_INTERVAL
-                    : (interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2);
+    bool in_syscall = weft__retake(now); /* sched/syscall.c */
+    if (in_syscall)
+      interval = SYSCALL_INTERVAL;
+    else if (help)
+      interval = MIN_INTERVAL;
+    else
+      interval = interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2;
     int64_t confirm = weft__dl_tick(); /* may not return: a deadlock */
     if (confirm < interval)
       interval = confirm;
