@@ -37,11 +37,15 @@ PROCS=$(nproc)
 # 100 a write. Its target is mutex's, parity with Go: both are ports of Go's
 # own algorithm, so the fast paths are the same atomics and there is no
 # handoff through the scheduler for weft to win on.
-WORKLOADS=(spawn pingpong prodcons select mutex rwmutex sieve ring parked workerpool timers)
+# syscall and syscallpair are the blocking-call workloads (bench/c/*.c say
+# what they do): the compute's slowdown while 64 goroutines sit in 1 ms
+# calls, and the cost of an enter/exit pair that does not block; neither
+# side should be worse than Go's.
+WORKLOADS=(spawn pingpong prodcons select mutex rwmutex sieve ring parked workerpool timers syscall syscallpair)
 declare -A TARGET=(
   [spawn]=0.15 [pingpong]=0.30 [prodcons]=0.50 [select]=0.45 [mutex]=1.0
   [rwmutex]=1.0 [sieve]=0.50 [ring]=0.25 [parked]=1.6 [workerpool]=0.50
-  [timers]=0.50
+  [timers]=0.50 [syscall]=1.0 [syscallpair]=1.0
 )
 
 die() {

@@ -29,6 +29,7 @@ EXAMPLES=(
   worker_pool
   atomics
   race
+  blocking_calls
 )
 
 if [[ $# -ne 1 ]]; then
