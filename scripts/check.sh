@@ -8,7 +8,7 @@
 #                   ~8,000 fibers)
 #   build-ucontext/ gcc 12, the portable ucontext switch; the unit tests
 #                   of the core runtime (goroutines, scheduler, sleep, stacks,
-#                   WaitGroup)
+#                   blocking calls, WaitGroup)
 #   build-clang/    clang 14, -O2, no sanitizer, WEFT_DEBUG_CHECKS (misuse
 #                   checks such as a channel used after its last unref);
 #                   unit tests only (clang optimizes thread-local accesses
@@ -72,7 +72,7 @@ run_variant build-tsan clang thread "" "-LE detsched"
 # swapcontext makes a system call per switch: the core files only.
 run_variant build-ucontext gcc "" \
   "-DWEFT_SWITCH=ucontext -DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF" \
-  "-R test_(go|sched|sleep|stack|waitgroup)"
+  "-R test_(go|sched|sleep|stack|syscall|waitgroup)"
 run_variant build-clang clang "" \
   "-DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF -DWEFT_DEBUG_CHECKS=ON" "-L unit"
 

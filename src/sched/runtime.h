@@ -115,6 +115,9 @@ struct weft__p {
 
   int id;                     /* immutable */
   weft__g *cur;               /* running G, NULL in g0; owner */
+  struct weft__m *m;          /* the M that holds it; set by each new
+                                 holder (so the switch path needs no
+                                 second thread-local lookup); owner */
   _Atomic uint32_t status;    /* WEFT__P_*: see sched/syscall.c */
   _Atomic uint32_t syscalltick; /* system calls entered; the owner writes
                                  (relaxed), sysmon reads (relaxed) */

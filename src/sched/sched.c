@@ -94,11 +94,11 @@ static WEFT_NOINLINE void restore_errno(weft__g *g) {
     errno = g->saved_errno;
 }
 
-static void run_pending(weft__m *m) {
+static void run_pending(weft__m *m, weft__p *p) {
   weft__pending_fn fn = m->pending;
   if (fn) {
     m->pending = NULL;
-    fn(weft__curp(), m->pending_arg);
+    fn(p, m->pending_arg);
   }
 }
 
@@ -133,10 +133,11 @@ static WEFT_NO_TSAN_SWITCH void do_switch(weft__ctx *from, weft__ctx *to,
 
 /* The incoming context's first steps, on whichever thread it resumed. */
 static weft__p *resumed(weft__g *self) {
-  run_pending(weft__curm());
+  weft__p *p = weft__curp(); /* a hook never changes the thread's P */
+  run_pending(p ? p->m : weft__curm(), p);
   if (WEFT__CHECKS) /* the outgoing context's locks went with its hook */
     weft__spin_assert_none_held("resumed from a switch");
-  weft__p *p = weft__curp();
+  weft__assert(p == NULL || p->m == weft__curm());
   /* A goroutine resumes only on a thread that holds a P, as that P's cur;
    * g0 may find its M without one (a system call's exit lost it). */
   weft__assert(self == NULL || (p != NULL && p->cur == self));
@@ -149,7 +150,7 @@ static weft__p *resumed(weft__g *self) {
  * then: the M's g0). */
 static void switch_common(weft__p *p, weft__g *from, weft__g *to,
                           weft__pending_fn hook, void *arg, bool dying) {
-  weft__m *m = weft__curm();
+  weft__m *m = p ? p->m : weft__curm();
   m->pending = hook;
   m->pending_arg = arg;
   save_errno(from);
@@ -527,6 +528,7 @@ void weft__m_main(weft__m *m, weft__p *p) {
       p->cur = NULL; /* still the goroutine whose system call lost it */
       weft__p_set_current(p);
     }
+    p->m = m;
     weft__g *g = find_runnable(p);
     switch_common(p, NULL, g, NULL, NULL, false);
     p = weft__curp(); /* NULL if the goroutine run last lost the P */
