@@ -18,8 +18,10 @@
 #                   examples, which must be race-free
 # Before the builds, scripts/check-layers.sh checks that no file in src/
 # includes a layer above its own (it counts as one test).
-# Each build runs every test under CTest; the last line sums them up as
-# "total: N passed, N failed".
+# Each build runs every test under CTest. A test that skips itself (exit 77,
+# e.g. the gdb test without gdb) counts as skipped, not passed. The last
+# lines name every failed and skipped test with its build, and the very
+# last sums them up as "total: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 scripts/deps.sh || exit 1
@@ -27,7 +29,10 @@ scripts/deps.sh || exit 1
 jobs=$(nproc)
 passed=0
 failed=0
+skipped=0
 status=0
+failed_names=()
+skipped_names=()
 
 run_variant() { # dir cc sanitizer [extra cmake args] [ctest args]
   local dir=$1 cc=$2 san=$3 extra=${4:-} ctest_args=${5:-}
@@ -39,6 +44,7 @@ run_variant() { # dir cc sanitizer [extra cmake args] [ctest args]
     tail -40 "$dir.build.log" 2>/dev/null
     echo "=== $dir: BUILD FAILED"
     failed=$((failed + 1)); status=1
+    failed_names+=("$dir: the build")
     return
   fi
   local log="$dir/ctest.log"
@@ -49,12 +55,26 @@ run_variant() { # dir cc sanitizer [extra cmake args] [ctest args]
   if [ -z "$summary" ]; then
     echo "=== $dir: no CTest summary"
     failed=$((failed + 1)); status=1
+    failed_names+=("$dir: no CTest summary")
     return
   fi
   total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$summary")
   nfail=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$summary")
-  passed=$((passed + total - nfail))
+  # CTest's lists: "\t 12 - test_x (Failed)", "\t 23 - gdb_goroutines
+  # (Skipped)"; a skipped test is inside "X% tests passed".
+  local name
+  while read -r name; do
+    [ -n "$name" ] && failed_names+=("$dir: $name")
+  done < <(sed -n '/^The following tests FAILED:/,/^[^[:space:]]/s/^[[:space:]]*[0-9]* - //p' "$log")
+  local nskip=0
+  while read -r name; do
+    [ -n "$name" ] || continue
+    skipped_names+=("$dir: $name")
+    nskip=$((nskip + 1))
+  done < <(sed -n '/^The following tests did not run:/,/^[^[:space:]]/s/^[[:space:]]*[0-9]* - \(.*(Skipped)\)$/\1/p' "$log")
+  passed=$((passed + total - nfail - nskip))
   failed=$((failed + nfail))
+  skipped=$((skipped + nskip))
   [ "$nfail" -eq 0 ] || status=1
 }
 
@@ -62,6 +82,7 @@ if scripts/check-layers.sh; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1)); status=1
+  failed_names+=("scripts/check-layers.sh")
 fi
 
 run_variant build gcc ""
@@ -81,5 +102,8 @@ TSAN_OPTIONS="atexit_sleep_ms=0 ${TSAN_OPTIONS:-}" \
   run_variant build-race clang "" "-DWEFT_RACE=ON -DWEFT_BENCH=OFF" \
   "-L race|example"
 
-echo "total: $passed passed, $failed failed"
+echo
+for name in "${skipped_names[@]}"; do echo "skipped: $name"; done
+for name in "${failed_names[@]}"; do echo "FAILED: $name"; done
+echo "total: $passed passed, $failed failed, $skipped skipped"
 exit $status

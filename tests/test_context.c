@@ -504,6 +504,7 @@ START_TEST(test_after_func) {
   ck_assert_int_eq(weft_go(af_cancel_from_goroutine, c), 0);
   ck_assert(WEFT_POLL_UNTIL(atomic_load(&r1.runs) == 1, 10000));
   weft_wg_wait(&g_joined);
+  WEFT_ASSERT_NO_FAILURES(); /* cancel did not wait for the AfterFunc */
   ck_assert_int_ne(atomic_load(&r1.goid), 0);
   ck_assert_int_ne(atomic_load(&r1.goid), atomic_load(&g_canceller_goid));
   ck_assert_int_eq(atomic_load(&r1.finished), 0); /* still sleeping */
