@@ -13,7 +13,9 @@
  * - Times are int64_t nanoseconds on the monotonic clock (weft_now()).
  * - Programming errors that Go turns into panics (a negative WaitGroup
  *   counter, a stack overflow) abort the process with a message that starts
- *   with "weft: " and names the call.
+ *   with "weft: " and names the call. Before the message, stdout is
+ *   flushed (unless another thread holds it, or the abort comes from the
+ *   stack-overflow handler), so that a piped program's output is kept.
  * - Any OS thread may call any blocking weft function. Inside a goroutine it
  *   parks the goroutine; on a plain thread (main included) it blocks the
  *   thread on a futex. The runtime starts itself on first use.
@@ -258,7 +260,8 @@ WEFT_API void weft_chan_unref(weft_chan *c);
 /* Sends *elem. Returns 0 once the value is in the buffer or, unbuffered,
  * taken by a receiver; -EPIPE if c is closed, also for a sender blocked
  * when the close came. Go panics there; weft returns an error instead, so
- * that a producer can notice a shutdown and stop. */
+ * that a producer can notice a shutdown and stop. -EINVAL if elem is NULL
+ * and c's elements are not of size 0. */
 WEFT_API int weft_send(weft_chan *c, const void *elem);
 /* Receives into *elem (may be NULL to discard). Returns 1 for a value, or 0
  * once c is closed and drained, with *elem zeroed. */
@@ -296,7 +299,8 @@ typedef struct weft_case {
  * Among ready cases the choice is uniformly random. Cases on NULL channels
  * are never ready; n == 0 blocks forever. Returns -EPIPE if the chosen case
  * is a send on a closed channel (Go panics there), -EINVAL for a bad case
- * array. */
+ * array (a direction that is neither, or a send case with a NULL elem on a
+ * channel whose elements are not of size 0). */
 WEFT_API int weft_select(weft_case *cases, int n);
 /* As weft_select, or -ETIMEDOUT at the deadline; a past deadline makes it
  * non-blocking (Go's default case). */

@@ -1323,7 +1323,29 @@ START_TEST(test_sieve) {
 }
 END_TEST
 
-WEFT_TEST_MAIN("chan", test_go_testchan, test_unbuffered_handoff, test_fifo,
+/* A send needs a value: NULL is -EINVAL unless elements have size 0, and
+ * nothing is sent (a receiver still blocks). Receives may discard. */
+START_TEST(test_send_null_elem_is_einval) {
+  weft_chan *c = weft_chan_make(sizeof(int), 1);
+  ck_assert_int_eq(weft_send(c, NULL), -EINVAL);
+  ck_assert_int_eq(weft_send_dl(c, NULL, 0), -EINVAL);
+  ck_assert_uint_eq(weft_chan_len(c), 0);
+  weft_case cs[1] = {WEFT_SEND(c, NULL)};
+  ck_assert_int_eq(weft_select_dl(cs, 1, 0), -EINVAL);
+  ck_assert_uint_eq(weft_chan_len(c), 0);
+  int v = 5;
+  ck_assert_int_eq(weft_send(c, &v), 0);
+  ck_assert_int_eq(weft_recv(c, NULL), 1); /* discarded */
+  ck_assert_int_eq(weft_recv_dl(c, &v, 0), -ETIMEDOUT);
+  weft_chan_unref(c);
+  weft_chan *sig = weft_chan_make(0, 1);
+  ck_assert_int_eq(weft_send(sig, NULL), 0); /* size 0: NULL is fine */
+  ck_assert_int_eq(weft_recv(sig, NULL), 1);
+  weft_chan_unref(sig);
+}
+END_TEST
+
+WEFT_TEST_MAIN("chan", test_send_null_elem_is_einval, test_go_testchan, test_unbuffered_handoff, test_fifo,
                test_close_wakes_all, test_close_errors, test_nil_channel,
                test_nonblock, test_timed_out_waiters_leave, test_zero_size,
                test_large_elements, test_make_limits, test_ref_unref,

@@ -37,6 +37,20 @@ START_TEST(test_double_close_aborts) {
 }
 END_TEST
 
+/* Output written before an abort reaches a pipe: stdout is flushed first. */
+static void print_then_close_twice(void) {
+  dup2(2, 1); /* stdout into the captured pipe, fully buffered there */
+  setvbuf(stdout, NULL, _IOFBF, 4096);
+  printf("output before the abort\n");
+  close_twice();
+}
+
+START_TEST(test_abort_flushes_stdout) {
+  WEFT_ASSERT_ABORTS_WITH(print_then_close_twice, "output before the abort\n"
+                          "weft: close of closed channel");
+}
+END_TEST
+
 START_TEST(test_close_wakes_then_close_is_fine) {
   /* Closing once, with receivers and senders blocked, is no misuse. */
   weft_chan *c = weft_chan_make(sizeof(int), 0);
@@ -128,7 +142,7 @@ START_TEST(test_quarantine_keeps_live_channels_working) {
 END_TEST
 #endif
 
-WEFT_TEST_MAIN("misuse", test_double_close_aborts,
+WEFT_TEST_MAIN("misuse", test_double_close_aborts, test_abort_flushes_stdout,
                test_close_wakes_then_close_is_fine
 #ifdef WEFT_DEBUG_CHECKS
                , test_use_after_last_unref_aborts,

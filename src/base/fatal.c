@@ -4,9 +4,13 @@
  * SIGSEGV handler on the alternate signal stack (sched/signals.c), where
  * stdio and vsnprintf (which may allocate, and takes locale locks) must not
  * be used. So the message is formatted on the stack by weft__vformat and
- * written with one write(2).
+ * written with one write(2). Outside the handler it first flushes stdout,
+ * if no other thread holds its lock, so that a piped program's earlier
+ * output is not lost.
  */
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,7 +112,19 @@ size_t weft__vformat(char *buf, size_t size, const char *fmt, va_list ap) {
   return (size_t)(o.p - buf);
 }
 
+WEFT_INTERNAL volatile sig_atomic_t weft__fatal_in_signal;
+
+void weft__flush_stdout(void) {
+  /* Only if no other thread is inside stdout's lock: never wait for it. */
+  if (!weft__fatal_in_signal && ftrylockfile(stdout) == 0) {
+    fflush_unlocked(stdout);
+    funlockfile(stdout);
+  }
+}
+
 void weft__fatal(const char *fmt, ...) {
+  /* A piped program's earlier output would be lost with the abort. */
+  weft__flush_stdout();
   char buf[512];
   /* Race builds: a dying process reports no races in its own message (it
    * may be formatted on the shared alternate signal stack). */

@@ -317,6 +317,8 @@ int weft__chan_poll(weft_chan *c, void *elem, bool send) {
 }
 
 int weft_send_dl(weft_chan *c, const void *elem, int64_t deadline) {
+  if (c && elem == NULL && c->elem_size != 0)
+    return -EINVAL; /* no value to send: not zeros in its place */
   weft__sched_point();
   int rc = chan_op(c, (void *)elem, deadline, true);
   weft__sched_point();

@@ -189,9 +189,14 @@ static int select_n(weft_case *cs, int n, int64_t deadline) {
 int weft_select_dl(weft_case *cs, int n, int64_t deadline) {
   if (n < 0 || (n > 0 && cs == NULL))
     return -EINVAL;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     if (cs[i].dir != WEFT_CASE_SEND && cs[i].dir != WEFT_CASE_RECV)
       return -EINVAL;
+    weft__chan_check(cs[i].chan, "weft_select");
+    if (cs[i].dir == WEFT_CASE_SEND && cs[i].chan && cs[i].elem == NULL &&
+        cs[i].chan->elem_size != 0)
+      return -EINVAL; /* a send case with no value */
+  }
   weft__sched_point();
   int rc;
   if (n == 0)

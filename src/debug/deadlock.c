@@ -240,6 +240,7 @@ static _Noreturn void report(void) {
   /* Go's line; the dump starts each goroutine with a blank line, as Go. */
   static const char msg[] =
       "weft: fatal error: all goroutines are asleep - deadlock!\n";
+  weft__flush_stdout();
   ssize_t w = write(2, msg, sizeof msg - 1);
   (void)w;
   weft_dump(stderr);

@@ -30,8 +30,10 @@ static void chain(int sig, siginfo_t *si, void *uc) {
 
 static void on_fault(int sig, siginfo_t *si, void *uc) {
   weft__g *g = weft__curg();
-  if (g && weft__stack_guard_hit(&g->stack, si->si_addr))
+  if (g && weft__stack_guard_hit(&g->stack, si->si_addr)) {
+    weft__fatal_in_signal = 1;
     weft__fatal("goroutine %llu stack overflow", (unsigned long long)g->id);
+  }
   chain(sig, si, uc);
 }
 
