@@ -175,6 +175,18 @@ WEFT_API int weft_proc_id(void);
 /* Goroutines started and not yet returned. */
 WEFT_API int weft_num_goroutines(void);
 
+/* ---- fork ----------------------------------------------------------------
+ *
+ * fork(2) copies only the calling thread. In the child of a process whose
+ * runtime had started (any goroutine, timer or blocking weft call before
+ * the fork), the other goroutines and weft's threads do not exist, so weft
+ * never pretends they do: weft_go and every blocking weft call abort with
+ * "weft: <call> in a child process after fork(): ...", and the calling
+ * thread, even if it was a goroutine, is a plain thread there. exec (and
+ * posix_spawn, system) work as usual, and so do calls that never block
+ * on a channel nobody else holds. A child forked before weft's first use
+ * starts a runtime of its own. Go has no fork at all. */
+
 /* ---- blocking calls (Go's entersyscall/exitsyscall) -------------------- */
 
 /* Bracket a call that may block in the kernel or in a blocking library (a

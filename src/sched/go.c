@@ -123,6 +123,8 @@ static WEFT_NOINLINE int go_at(void (*fn)(void *), void *arg,
                                 const weft_go_options *o, void *pc) {
   if (fn == NULL)
     return -EINVAL;
+  if (weft__unlikely(weft__forked_child))
+    weft__fork_misuse("weft_go");
   weft__ensure_started();
   weft__sched_point();
   weft__p *p = weft__curp(); /* after the point: it may have migrated */

@@ -100,7 +100,10 @@ static weft__p *p_new(int id) {
   return p;
 }
 
+static void atfork_child(void);
+
 static void start(void) {
+  pthread_atfork(NULL, NULL, atfork_child);
   pthread_mutex_lock(&cfg_lock);
   weft__sched *s = &weft__sched_g;
   s->nprocs = procs_locked();
@@ -138,7 +141,32 @@ static void start(void) {
 void weft__ensure_started(void) {
   if (weft__likely(weft__load_acquire(&started)))
     return;
+  if (weft__unlikely(weft__forked_child))
+    weft__fork_misuse("a call that needs the scheduler");
   pthread_once(&start_once, start);
+}
+
+/* fork(2) copies only the calling thread: in the child, the Ms, sysmon and
+ * every other goroutine are gone, and their locks may be held forever. So
+ * the child of a process whose runtime had started gets no runtime:
+ * blocking calls and weft_go abort naming the rule (weft__fork_misuse),
+ * never hang; the calling thread, even a goroutine's, is a plain thread
+ * there. A child forked before the runtime started starts its own. */
+WEFT_INTERNAL bool weft__forked_child;
+
+static void atfork_child(void) {
+  if (!weft__load_relaxed(&started))
+    return;
+  weft__forked_child = true;
+  weft__store_relaxed(&started, false); /* every use takes the slow path */
+  weft__p_set_current(NULL);
+  weft__m_set_current(NULL);
+}
+
+void weft__fork_misuse(const char *what) {
+  weft__fatal("%s in a child process after fork(): the parent's goroutines "
+              "and threads do not exist here (exec, or fork before weft's "
+              "first use; see weft.h)", what);
 }
 
 int weft_init(const weft_config *c) {

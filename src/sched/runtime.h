@@ -206,6 +206,10 @@ WEFT_INTERNAL bool weft__sched_all_idle(void);
 
 /* Runtime start-up (proc.c), idempotent and cheap once started. */
 WEFT_INTERNAL void weft__ensure_started(void);
+/* In the child of a fork(2) of a started runtime (proc.c): true, and what
+ * would need the scheduler aborts, naming what it was. */
+extern WEFT_INTERNAL bool weft__forked_child;
+WEFT_INTERNAL _Noreturn void weft__fork_misuse(const char *what);
 
 /* The caller's P (NULL on a plain thread), G (NULL outside goroutines) and
  * M (NULL on a plain thread). Never inlined and opaque to the optimizer: a

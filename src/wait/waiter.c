@@ -92,6 +92,8 @@ static uint32_t wait_thread(weft__waiter *w, int64_t deadline) {
 uint32_t weft__wait(weft__waiter *w, void (*unlock)(void *), void *arg,
                     int64_t deadline, const char *reason) {
   if (w->g == NULL) {
+    if (weft__unlikely(weft__forked_child))
+      weft__fork_misuse(reason); /* nobody is left to wake it */
     /* Counted before the unlock that lets wakers find w (base/hooks.h). */
     w->counted = deadline == WEFT_FOREVER;
     if (w->counted)
