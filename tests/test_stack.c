@@ -34,9 +34,33 @@ static void overflow(void *arg) {
   fprintf(stderr, "recursion returned\n");
 }
 
+/* One frame of 200 KiB on a 64 KiB stack, past the whole guard region:
+ * -fstack-clash-protection (the build's flag, and weft.pc's) touches it
+ * page by page from the top, so the first touch below the stack faults in
+ * the guard. */
+static volatile char *volatile g_frame; /* the frame escapes: it is real */
+
+__attribute__((noinline)) static int big_frame(void) {
+  volatile char frame[200 * 1024];
+  g_frame = frame;
+  frame[0] = 1;
+  frame[sizeof frame - 1] = 2;
+  return frame[0] + frame[sizeof frame - 1];
+}
+
+static void big(void *arg) {
+  (void)arg;
+  fprintf(stderr, "goid=%llu\n", (unsigned long long)weft_goid());
+  fflush(stderr);
+  g_sink = big_frame();
+  fprintf(stderr, "recursion returned\n"); /* the frame fit: wrong */
+}
+
+static void (*g_body)(void *) = overflow;
+
 static void overflow_with(size_t stack_size) {
   weft_go_options o = {stack_size, "overflow"};
-  int rc = weft_go_opts(overflow, NULL, &o);
+  int rc = weft_go_opts(g_body, NULL, &o);
   if (rc != 0) {
     fprintf(stderr, "weft_go_opts returned %d\n", rc);
     _exit(3);
@@ -53,6 +77,16 @@ static void child_mprotect(void) {
   /* Before any weft call: the guard mechanism is chosen at start-up. */
   setenv("WEFT_STACK_GUARD", "mprotect", 1);
   overflow_with(0);
+}
+
+static void child_big_frame(void) {
+  g_body = big;
+  overflow_with(WEFT_STACK_DEFAULT);
+}
+
+static void child_big_frame_mprotect(void) {
+  setenv("WEFT_STACK_GUARD", "mprotect", 1);
+  child_big_frame();
 }
 
 static weft_waitgroup g_gate = WEFT_WAITGROUP_INIT;
@@ -137,6 +171,13 @@ START_TEST(test_overflow_large_stack) {
 }
 END_TEST
 
+START_TEST(test_big_frame_hits_the_guard) {
+  char buf[8192];
+  expect_overflow(child_big_frame, buf, sizeof buf);
+  expect_overflow(child_big_frame_mprotect, buf, sizeof buf);
+}
+END_TEST
+
 static int vma_growth(const char *buf) {
   const char *v = strstr(buf, "vmas+=");
   return v ? atoi(v + 6) : -1;
@@ -157,4 +198,5 @@ END_TEST
 
 WEFT_TEST_MAIN("stack", test_overflow_default_guard,
                test_overflow_mprotect_guard, test_overflow_min_stack,
-               test_overflow_large_stack, test_overflow_among_neighbours)
+               test_overflow_large_stack, test_overflow_among_neighbours,
+               test_big_frame_hits_the_guard)
