@@ -16,6 +16,7 @@
 #   build-race/     clang 14, -DWEFT_RACE=ON (Go's -race: the program under
 #                   TSan, the runtime not); the race litmus cases and the
 #                   examples, which must be race-free
+# After build/, two examples run under valgrind (scripts/weft.supp).
 # Before the builds, scripts/check-layers.sh checks that no file in src/
 # includes a layer above its own (it counts as one test).
 # Each build runs every test under CTest. A test that skips itself (exit 77,
@@ -86,6 +87,26 @@ else
 fi
 
 run_variant build gcc ""
+
+# Two examples under valgrind, each counted as a test: no error and no
+# leak, definite or possible, once scripts/weft.supp has set aside the
+# runtime threads' TLS (they live until exit).
+run_valgrind() { # example
+  local name="valgrind: build/examples/$1" log="build/valgrind-$1.log"
+  echo "=== $name"
+  if [ -x "build/examples/$1" ] &&
+     timeout 600 valgrind -q --leak-check=full --error-exitcode=9 \
+       --errors-for-leak-kinds=definite,possible \
+       --suppressions=scripts/weft.supp "build/examples/$1" >"$log" 2>&1; then
+    passed=$((passed + 1))
+  else
+    tail -40 "$log" 2>/dev/null
+    failed=$((failed + 1)); status=1
+    failed_names+=("$name")
+  fi
+}
+run_valgrind channels
+run_valgrind worker_pool
 # The detsched entries (the concurrency suites under many schedule seeds)
 # run in build/ only: the sanitizers would multiply their two minutes.
 run_variant build-asan gcc address "" "-LE detsched"
