@@ -5,8 +5,6 @@
  * burst; misuse aborts naming the call; the dump shows [syscall]; the
  * deadlock detector never counts a goroutine in a call as asleep, and
  * still reports a real deadlock after it. */
-#include <time.h>
-
 #include "weft_test.h"
 
 #define WEFT_TEST_NOINLINE __attribute__((noinline))
@@ -15,26 +13,6 @@
 static void procs(int n) {
   weft_config cfg = {.procs = n};
   ck_assert_int_eq(weft_init(&cfg), 0);
-}
-
-static void os_sleep_ns(int64_t ns) {
-  struct timespec ts = {(time_t)(ns / WEFT_SEC), (long)(ns % WEFT_SEC)};
-  while (nanosleep(&ts, &ts) != 0)
-    ;
-}
-
-/* Threads of this process, from the kernel. */
-static long os_threads(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  if (f == NULL)
-    return -1;
-  char line[256];
-  long n = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "Threads: %ld", &n) == 1)
-      break;
-  fclose(f);
-  return n;
 }
 
 /* ---- blocked calls leave the Ps to the others ------------------------- */
@@ -51,7 +29,7 @@ static int g_pipe[2];
 static void blocker_sleep(void *arg) {
   (void)arg;
   weft_syscall_enter();
-  os_sleep_ns(BLOCK_NS);
+  weft_test_os_sleep_ns(BLOCK_NS);
   weft_syscall_exit();
   weft_wg_done(&g_wg);
 }
@@ -106,7 +84,7 @@ static void pinger(void *arg) {
 
 static void pipe_writer(void *arg) {
   (void)arg;
-  os_sleep_ns(BLOCK_NS);
+  weft_test_os_sleep_ns(BLOCK_NS);
   char bytes[4] = {1, 2, 3, 4};
   ck_assert_int_eq(write(g_pipe[1], bytes, 4), 4);
 }
@@ -173,7 +151,7 @@ static void caller(void *arg) {
     set_errno(mine);
     long tid = weft_test_gettid();
     weft_syscall_enter();
-    os_sleep_ns(2 * WEFT_MS);
+    weft_test_os_sleep_ns(2 * WEFT_MS);
     weft_syscall_exit();
     int after = get_errno();
     WEFT_EXPECT(after == mine, "errno %d, want %d", after, mine);
@@ -226,7 +204,7 @@ END_TEST
 static void burst_call(void *arg) {
   (void)arg;
   weft_syscall_enter();
-  os_sleep_ns(100 * WEFT_MS);
+  weft_test_os_sleep_ns(100 * WEFT_MS);
   weft_syscall_exit();
   weft_wg_done(&g_wg);
 }
@@ -238,13 +216,13 @@ START_TEST(test_threads_retire_after_burst) {
   weft_wg_add(&g_wg, 1);
   ck_assert_int_eq(weft_go(ticker, NULL), 0); /* starts the runtime */
   weft_wg_wait(&g_wg);
-  long base = os_threads();
+  long base = weft_test_os_threads();
   weft_wg_add(&g_wg, BURST);
   for (int i = 0; i < BURST; i++)
     ck_assert_int_eq(weft_go(burst_call, NULL), 0);
   long peak = base;
   for (int i = 0; i < 40; i++) { /* while the calls last */
-    long n = os_threads();
+    long n = weft_test_os_threads();
     peak = n > peak ? n : peak;
     weft_test_os_sleep_ms(2);
   }
@@ -252,7 +230,7 @@ START_TEST(test_threads_retire_after_burst) {
   ck_assert_msg(peak >= base + 4, "threads %ld -> peak %ld", base, peak);
   /* Spares idle for 200 ms retire; the Ps' threads stay. */
   long now = peak;
-  for (int i = 0; i < 500 && (now = os_threads()) > base + 1; i++)
+  for (int i = 0; i < 500 && (now = weft_test_os_threads()) > base + 1; i++)
     weft_test_os_sleep_ms(10);
   ck_assert_msg(now <= base + 1, "threads %ld, peak %ld, still %ld", base,
                 peak, now);
@@ -329,7 +307,7 @@ END_TEST
 static void long_call(void *arg) {
   (void)arg;
   weft_syscall_enter();
-  os_sleep_ns(1500 * WEFT_MS);
+  weft_test_os_sleep_ns(1500 * WEFT_MS);
   weft_syscall_exit();
   weft_wg_done(&g_wg);
 }
@@ -355,7 +333,7 @@ static weft_chan *g_done;
 static void call_then_send(void *arg) {
   (void)arg;
   weft_syscall_enter();
-  os_sleep_ns(600 * WEFT_MS); /* past several deadlock looks */
+  weft_test_os_sleep_ns(600 * WEFT_MS); /* past several deadlock looks */
   weft_syscall_exit();
   int v = 42;
   weft_send(g_done, &v);
@@ -377,7 +355,7 @@ END_TEST
 static void call_then_block(void *arg) {
   (void)arg;
   weft_syscall_enter();
-  os_sleep_ns(300 * WEFT_MS);
+  weft_test_os_sleep_ns(300 * WEFT_MS);
   weft_syscall_exit();
   int v;
   weft_recv(NULL, &v); /* forever: a nil channel */

@@ -146,11 +146,31 @@ static inline int64_t weft_test_clock(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Sleeps the calling OS thread with nanosleep (not weft_sleep). */
-static inline void weft_test_os_sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+/* Sleeps the calling OS thread with nanosleep (not weft_sleep): a blocking
+ * system call, as a goroutine's raw or bracketed call is. */
+static inline void weft_test_os_sleep_ns(int64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
   while (nanosleep(&ts, &ts) != 0)
     ;
+}
+
+static inline void weft_test_os_sleep_ms(int ms) {
+  weft_test_os_sleep_ns((int64_t)ms * 1000000);
+}
+
+/* The process's threads, from the kernel (/proc/self/status); -1 if
+ * unknown. */
+static inline long weft_test_os_threads(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == NULL)
+    return -1;
+  char line[256];
+  long n = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Threads: %ld", &n) == 1)
+      break;
+  fclose(f);
+  return n;
 }
 
 /* Computes for ms milliseconds without a weft call: a goroutine keeps its

@@ -48,22 +48,27 @@ static int cpu_count(void) {
   return 1;
 }
 
+/* A positive integer from the environment, or def (with a warning when the
+ * variable is set but invalid, empty included). */
+static long env_long(const char *name, long def, long max) {
+  const char *env = getenv(name);
+  if (env == NULL)
+    return def;
+  char *end;
+  long n = strtol(env, &end, 10);
+  if (*end == '\0' && n > 0 && n <= max)
+    return n;
+  fprintf(stderr, "weft: ignoring %s=%s (want 1..%ld)\n", name, env, max);
+  return def;
+}
+
 /* The number of Ps the runtime uses (or will use); cfg_lock held. */
 static int procs_locked(void) {
   if (sched_seed_locked())
     return 1; /* the deterministic schedule runs on one P */
   if (cfg.procs > 0)
     return cfg.procs;
-  const char *env = getenv("WEFT_PROCS");
-  if (env) {
-    char *end;
-    long n = strtol(env, &end, 10);
-    if (*end == '\0' && n > 0 && n <= WEFT__MAX_PROCS)
-      return (int)n;
-    fprintf(stderr, "weft: ignoring WEFT_PROCS=%s (want 1..%d)\n", env,
-            WEFT__MAX_PROCS);
-  }
-  return cpu_count();
+  return (int)env_long("WEFT_PROCS", cpu_count(), WEFT__MAX_PROCS);
 }
 
 static size_t default_stack_locked(void) {
@@ -74,20 +79,6 @@ static size_t default_stack_locked(void) {
 #else
   return WEFT_STACK_DEFAULT;
 #endif
-}
-
-/* A positive integer from the environment, or def (with a warning when the
- * variable is set but invalid). */
-static long env_long(const char *name, long def, long max) {
-  const char *env = getenv(name);
-  if (env == NULL || *env == '\0')
-    return def;
-  char *end;
-  long n = strtol(env, &end, 10);
-  if (*end == '\0' && n > 0 && n <= max)
-    return n;
-  fprintf(stderr, "weft: ignoring %s=%s (want 1..%ld)\n", name, env, max);
-  return def;
 }
 
 static weft__p *p_new(int id) {

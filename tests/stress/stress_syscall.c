@@ -4,8 +4,6 @@
  * other goroutines and with plain threads, for many iterations. Every
  * value sent is received exactly once, each goroutine's errno survives
  * its calls, and the thread count comes back down once spares retire. */
-#include <time.h>
-
 #include "weft_test.h"
 
 #define ITERS WEFT_SCALE(2000)
@@ -20,12 +18,6 @@ static atomic_int g_bad_errno, g_moved;
 static __attribute__((noinline)) void set_errno(int v) { errno = v; }
 static __attribute__((noinline)) int get_errno(void) { return errno; }
 
-static void os_sleep_us(long us) {
-  struct timespec ts = {0, us * 1000};
-  while (nanosleep(&ts, &ts) != 0)
-    ;
-}
-
 static void caller(void) {
   uint64_t id = weft_goid();
   for (int i = 0; i < ITERS; i++) {
@@ -33,7 +25,7 @@ static void caller(void) {
     set_errno(mine);
     long tid = weft_test_gettid();
     weft_syscall_enter();
-    os_sleep_us(i % 8 == 0 ? 3000 : 20); /* some long enough to hand off */
+    weft_test_os_sleep_ns(i % 8 == 0 ? 3000000 : 20000); /* some long enough to hand off */
     weft_syscall_exit();
     if (get_errno() != mine)
       atomic_fetch_add(&g_bad_errno, 1);
@@ -77,18 +69,9 @@ START_TEST(test_calls_mixed_with_channels) {
   /* The spares made for the handoffs retire: 4 Ps' threads, sysmon, the
    * main thread, the sanitizer's own (at most two), and no more. */
   long n = 0;
-  for (int i = 0; i < 300; i++) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[128];
-    while (f && fgets(line, sizeof line, f))
-      if (sscanf(line, "Threads: %ld", &n) == 1)
-        break;
-    if (f)
-      fclose(f);
-    if (n <= 4 + 1 + 1 + 2)
-      break;
+  for (int i = 0; i < 300 && (n = weft_test_os_threads()) > 4 + 1 + 1 + 2;
+       i++)
     weft_test_os_sleep_ms(10);
-  }
   ck_assert_msg(n <= 4 + 1 + 1 + 2, "%ld threads left", n);
   weft_chan_unref(g_req);
   weft_chan_unref(g_resp);
