@@ -40,13 +40,16 @@ PROCS=$(nproc)
 # syscall and syscallpair are the blocking-call workloads (bench/c/*.c say
 # what they do): the compute's slowdown while 64 goroutines sit in 1 ms
 # calls, and the cost of an enter/exit pair that does not block; neither
-# side should be worse than Go's.
-WORKLOADS=(spawn pingpong prodcons select mutex rwmutex sieve ring parked workerpool timers syscall syscallpair)
+# side should be worse than Go's. syscallraw is syscall with weft's calls
+# unbracketed (raw): built from the same sources on both sides.
+WORKLOADS=(spawn pingpong prodcons select mutex rwmutex sieve ring parked workerpool timers syscall syscallraw syscallpair)
 declare -A TARGET=(
   [spawn]=0.15 [pingpong]=0.30 [prodcons]=0.50 [select]=0.45 [mutex]=1.0
   [rwmutex]=1.0 [sieve]=0.50 [ring]=0.25 [parked]=1.6 [workerpool]=0.50
-  [timers]=0.50 [syscall]=1.0 [syscallpair]=1.0
+  [timers]=0.50 [syscall]=1.0 [syscallraw]=1.0 [syscallpair]=1.0
 )
+# Workloads built from another workload's sources, on both sides.
+declare -A SOURCE=([syscallraw]=syscall)
 
 die() {
   printf 'bench: %s\n' "$*" >&2
@@ -91,7 +94,7 @@ for w in "${WORKLOADS[@]}"; do
   if [[ -n ${WANT[$w]:-} ]]; then SELECTED+=("$w"); fi
 done
 
-has_c() { [[ -f $ROOT/bench/c/$1.c ]]; }
+has_c() { [[ -f $ROOT/bench/c/${SOURCE[$1]:-$1}.c ]]; }
 
 # ---- build -----------------------------------------------------------------
 
@@ -102,6 +105,7 @@ build_c() {
     name=$(basename "$src" .c)
     targets+=("bench_$name")
   done
+  for name in "${!SOURCE[@]}"; do targets+=("bench_$name"); done
   ((${#targets[@]} > 0)) || return 0
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DWEFT_BENCH=ON >/dev/null ||
     die "cmake configure failed"
@@ -123,7 +127,7 @@ build_go() {
   command -v go >/dev/null || die "go is not installed (the Go twins need Go 1.19)"
   mkdir -p "$BUILD/bench/go"
   for w in "${SELECTED[@]}"; do
-    (cd "$ROOT/bench/go" && GOPROXY=off GOFLAGS='' go build -o "$BUILD/bench/go/$w" "./$w") ||
+    (cd "$ROOT/bench/go" && GOPROXY=off GOFLAGS='' go build -o "$BUILD/bench/go/$w" "./${SOURCE[$w]:-$w}") ||
       die "building the Go twin of $w failed"
   done
 }

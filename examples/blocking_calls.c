@@ -9,7 +9,10 @@
  *
  * and while one goroutine waits in the kernel, its P runs the others. A C
  * program calls the kernel and blocking libraries (a database client,
- * fsync, waitpid, getaddrinfo) directly, so weft asks for a bracket:
+ * fsync, waitpid, getaddrinfo) directly. weft notices a raw call by
+ * itself when work waits behind it (within a millisecond or so), but a
+ * bracket is handed off sooner, costs less, and also covers calls that
+ * block in futex (pthread locks), which weft cannot tell from its own:
  *
  *     weft_syscall_enter();
  *     int rc = fsync(fd);

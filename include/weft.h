@@ -169,7 +169,9 @@ WEFT_API int weft_sleep(int64_t ns);
 WEFT_API uint64_t weft_goid(void);
 
 /* The index (0 .. weft_procs(0)-1) of the P running the caller, or -1 on a
- * plain thread. It may change after any blocking call. */
+ * plain thread, and in a goroutine back from a raw blocking call whose P
+ * was handed off, until its next park or yield (see weft_syscall_enter).
+ * It may change after any blocking call. */
 WEFT_API int weft_proc_id(void);
 
 /* Goroutines started and not yet returned. */
@@ -211,6 +213,21 @@ WEFT_API int weft_num_goroutines(void);
  * no-ops (a plain thread blocks only itself). The dump shows such a
  * goroutine as [syscall, N seconds]; the deadlock report never counts it
  * as asleep.
+ *
+ * Raw calls, without the bracket, are noticed too (beyond Go): when a P
+ * has stopped switching while work waits for it, and its thread is asleep
+ * in a system call (the kernel says which, in /proc/self/task/TID/syscall),
+ * sysmon hands the P to another thread as for a bracketed call, within a
+ * millisecond or so (sooner while such calls keep coming). The goroutine
+ * then runs on without a P, as a plain thread would: its wakes go to the
+ * global queue, weft_goid is still its own, weft_proc_id is -1; at its next
+ * park, yield, weft_go, system call or return it waits for a P again. A
+ * goroutine that computes is never taken (scheduling stays cooperative),
+ * nor one blocked in futex(2): a pthread mutex or condition variable, or
+ * malloc's locks, which weft uses itself. Bracket those, and any call you
+ * know blocks: a bracketed call is handed off sooner and costs less.
+ * WEFT_RAWCALLS=0 turns the noticing off; it needs membarrier(2) (Linux
+ * 4.14) and is off without it.
  *
  * Threads are made as handoffs need them, and a thread left without work
  * for 5 s (WEFT_THREAD_IDLE_MS) exits. weft_procs still counts Ps: the

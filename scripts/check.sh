@@ -114,7 +114,7 @@ run_variant build-tsan clang thread "" "-LE detsched"
 # swapcontext makes a system call per switch: the core files only.
 run_variant build-ucontext gcc "" \
   "-DWEFT_SWITCH=ucontext -DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF" \
-  "-R test_(go|sched|sleep|stack|syscall|waitgroup)"
+  "-R test_(go|sched|sleep|stack|syscall|rawcall|waitgroup)"
 run_variant build-clang clang "" \
   "-DWEFT_EXAMPLES=OFF -DWEFT_BENCH=OFF -DWEFT_DEBUG_CHECKS=ON" "-L unit"
 

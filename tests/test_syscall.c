@@ -4,8 +4,12 @@
  * another thread; threads are made on demand, limited, and retired after a
  * burst; misuse aborts naming the call; the dump shows [syscall]; the
  * deadlock detector never counts a goroutine in a call as asleep, and
- * still reports a real deadlock after it. */
+ * still reports a real deadlock after it. The last three hold for raw
+ * calls too (test_rawcall.c has the rest of those). */
 #include "weft_test.h"
+#include "blocking_traffic.h"
+
+#include <stdbool.h>
 
 #define WEFT_TEST_NOINLINE __attribute__((noinline))
 #define DEADLOCK_LINE "weft: fatal error: all goroutines are asleep - deadlock!"
@@ -18,12 +22,9 @@ static void procs(int n) {
 /* ---- blocked calls leave the Ps to the others ------------------------- */
 
 #define BLOCK_NS (200 * WEFT_MS)
-#define TICK_NS (10 * WEFT_MS)
 #define WINDOW_NS (300 * WEFT_MS)
 
-static weft_waitgroup g_wg = WEFT_WAITGROUP_INIT;
-static atomic_int g_ticks, g_pings, g_block_bad;
-static int64_t g_window_end; /* set before any goroutine starts */
+static atomic_int g_block_bad;
 static int g_pipe[2];
 
 static void blocker_sleep(void *arg) {
@@ -42,43 +43,6 @@ static void blocker_read(void *arg) {
   weft_syscall_exit();
   if (n != 1)
     atomic_fetch_add(&g_block_bad, 1);
-  weft_wg_done(&g_wg);
-}
-
-static void ticker(void *arg) {
-  (void)arg;
-  int64_t end = g_window_end;
-  while (weft_now() < end) {
-    weft_sleep(TICK_NS);
-    atomic_fetch_add(&g_ticks, 1);
-  }
-  weft_wg_done(&g_wg);
-}
-
-typedef struct pair {
-  weft_chan *ping, *pong;
-} pair;
-
-static void ponger(void *arg) {
-  pair *pr = arg;
-  int v;
-  while (weft_recv(pr->ping, &v) == 1 && v >= 0)
-    weft_send(pr->pong, &v);
-  weft_wg_done(&g_wg);
-}
-
-static void pinger(void *arg) {
-  pair *pr = arg;
-  int64_t end = g_window_end;
-  for (int i = 0; weft_now() < end; i++) {
-    weft_send(pr->ping, &i);
-    int v = -1;
-    weft_recv(pr->pong, &v);
-    WEFT_EXPECT(v == i, "pong %d for ping %d", v, i);
-    atomic_fetch_add(&g_pings, 1);
-  }
-  int stop = -1;
-  weft_send(pr->ping, &stop);
   weft_wg_done(&g_wg);
 }
 
@@ -304,18 +268,38 @@ END_TEST
 
 /* ---- the dump and the deadlock detector ------------------------------- */
 
+/* The dump, deadlock tests run twice: with bracketed calls, and with raw
+ * ones (g_raw), which sysmon notices by itself (sched/rawcall.c). A
+ * goroutine with work beside the call makes sure the raw one is taken. */
+static bool g_raw;
+
+static void blocking_sleep(int64_t ns) {
+  if (!g_raw)
+    weft_syscall_enter();
+  weft_test_os_sleep_ns(ns);
+  if (!g_raw)
+    weft_syscall_exit();
+}
+
+static void spin_a_while(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 100; i++) {
+    weft_yield();
+    weft_sleep(WEFT_MS);
+  }
+}
+
 static void long_call(void *arg) {
   (void)arg;
-  weft_syscall_enter();
-  weft_test_os_sleep_ns(1500 * WEFT_MS);
-  weft_syscall_exit();
+  blocking_sleep(1500 * WEFT_MS);
   weft_wg_done(&g_wg);
 }
 
-START_TEST(test_dump_shows_syscall) {
-  procs(2);
+static void dump_shows_syscall(void) {
+  procs(1);
   weft_wg_add(&g_wg, 1);
   ck_assert_int_eq(weft_go(long_call, NULL), 0);
+  ck_assert_int_eq(weft_go(spin_a_while, NULL), 0);
   weft_test_os_sleep_ms(1200);
   char *buf = NULL;
   size_t len = 0;
@@ -326,20 +310,27 @@ START_TEST(test_dump_shows_syscall) {
   ck_assert_msg(strstr(buf, "[syscall, 1 seconds]:\n") != NULL, "%s", buf);
   free(buf);
 }
+
+START_TEST(test_dump_shows_syscall) { dump_shows_syscall(); }
+END_TEST
+
+START_TEST(test_dump_shows_raw_call_as_syscall) {
+  g_raw = true;
+  dump_shows_syscall();
+}
 END_TEST
 
 static weft_chan *g_done;
 
 static void call_then_send(void *arg) {
   (void)arg;
-  weft_syscall_enter();
-  weft_test_os_sleep_ns(600 * WEFT_MS); /* past several deadlock looks */
-  weft_syscall_exit();
+  ck_assert_int_eq(weft_go(spin_a_while, NULL), 0);
+  blocking_sleep(600 * WEFT_MS); /* past several deadlock looks */
   int v = 42;
   weft_send(g_done, &v);
 }
 
-START_TEST(test_no_deadlock_report_during_a_call) {
+static void no_deadlock_report_during_a_call(void) {
   procs(2);
   /* main waits with no deadline and every P goes idle once the call is
    * handed off: only the goroutine in the kernel can end the wait. */
@@ -350,13 +341,22 @@ START_TEST(test_no_deadlock_report_during_a_call) {
   ck_assert_int_eq(v, 42);
   weft_chan_unref(g_done);
 }
+
+START_TEST(test_no_deadlock_report_during_a_call) {
+  no_deadlock_report_during_a_call();
+}
+END_TEST
+
+START_TEST(test_no_deadlock_report_during_a_raw_call) {
+  g_raw = true;
+  no_deadlock_report_during_a_call();
+}
 END_TEST
 
 static void call_then_block(void *arg) {
   (void)arg;
-  weft_syscall_enter();
-  weft_test_os_sleep_ns(300 * WEFT_MS);
-  weft_syscall_exit();
+  ck_assert_int_eq(weft_go(spin_a_while, NULL), 0);
+  blocking_sleep(300 * WEFT_MS);
   int v;
   weft_recv(NULL, &v); /* forever: a nil channel */
 }
@@ -371,8 +371,18 @@ static void deadlock_after_call(void) {
   weft_recv(g_done, &v);
 }
 
+static void deadlock_after_raw_call(void) {
+  g_raw = true;
+  deadlock_after_call();
+}
+
 START_TEST(test_deadlock_after_a_call_is_reported) {
   WEFT_ASSERT_ABORTS_WITH(deadlock_after_call, DEADLOCK_LINE);
+}
+END_TEST
+
+START_TEST(test_deadlock_after_a_raw_call_is_reported) {
+  WEFT_ASSERT_ABORTS_WITH(deadlock_after_raw_call, DEADLOCK_LINE);
 }
 END_TEST
 
@@ -381,5 +391,8 @@ WEFT_TEST_MAIN("syscall", test_blocked_calls_leave_the_ps,
                test_threads_retire_after_burst, test_thread_limit_aborts,
                test_misuse_aborts_naming_the_call,
                test_plain_thread_calls_are_noops, test_dump_shows_syscall,
+               test_dump_shows_raw_call_as_syscall,
                test_no_deadlock_report_during_a_call,
-               test_deadlock_after_a_call_is_reported)
+               test_no_deadlock_report_during_a_raw_call,
+               test_deadlock_after_a_call_is_reported,
+               test_deadlock_after_a_raw_call_is_reported)

@@ -161,23 +161,14 @@ static long num_threads(void) {
 
 /* Whether thread tid sleeps in nanosleep(2) inside the sanitizer runtime. */
 static bool is_service_thread(long tid) {
-  char path[64], buf[256];
-  snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  long nr;
+  uintptr_t pc;
+  if (!weft__thread_syscall(tid, &nr, &pc) || nr != SYS_nanosleep)
     return false;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return false;
-  buf[n] = '\0';
-  if (strtol(buf, NULL, 10) != SYS_nanosleep)
-    return false;
-  const char *last = strrchr(buf, ' '); /* "nr a1..a6 sp pc" */
-  void *pc = last ? (void *)strtoul(last + 1, NULL, 16) : NULL;
   Dl_info at, rt;
-  return pc && dladdr(pc, &at) && dladdr((void *)__sanitizer_print_stack_trace,
-                                         &rt) && at.dli_fbase == rt.dli_fbase;
+  return pc && dladdr((void *)pc, &at) &&
+         dladdr((void *)__sanitizer_print_stack_trace, &rt) &&
+         at.dli_fbase == rt.dli_fbase;
 }
 
 static int find_service_threads(long *tids) {

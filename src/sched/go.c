@@ -128,6 +128,8 @@ static WEFT_NOINLINE int go_at(void (*fn)(void *), void *arg,
   weft__ensure_started();
   weft__sched_point();
   weft__p *p = weft__curp(); /* after the point: it may have migrated */
+  if (weft__unlikely(p == NULL))
+    p = weft__rejoin(); /* back from a raw call (sched/rawcall.c) */
   weft__g *g;
   int rc = g_new(p, fn, arg, o, pc, &g);
   if (rc)
@@ -137,6 +139,8 @@ static WEFT_NOINLINE int go_at(void (*fn)(void *), void *arg,
     weft__switch_to(p, parent, g, park_parent, parent);
   } else {
     enqueue(p, g);
+    if (p) /* g_new's use of p (sched/rawcall.c) */
+      weft__raw_touch_after(weft__load_relaxed(&p->m));
   }
   return 0;
 }
@@ -171,6 +175,8 @@ static void free_g(weft__p *p, void *arg) {
 
 static _Noreturn void goexit(weft__g *g) {
   weft__p *p = weft__curp();
+  if (weft__unlikely(p == NULL))
+    p = weft__rejoin(); /* back from a raw call: die on a P */
   count_goroutine(p, -1);
   weft__store_relaxed(&g->status, WEFT__G_DEAD);
   weft__schedule_away(p, g, free_g, g, true);
@@ -186,7 +192,10 @@ static void requeue(weft__p *p, void *g) {
 void weft_yield(void) {
   weft__p *p = weft__curp();
   if (p == NULL) {
-    sched_yield();
+    if (weft__lost_g()) /* back from a raw call: queued for a P */
+      weft__rejoin();
+    else
+      sched_yield();
     return;
   }
   weft__schedule_away(p, p->cur, requeue, p->cur, false);

@@ -10,7 +10,9 @@
  *   weft_syscall_enter/_exit (sched/syscall.c): its M keeps the P, marked
  *   WEFT__P_SYSCALL, and sysmon hands a P left so too long to a spare M
  *   (sched/thread.c). Spare Ms, without a P, wait on their own futex word
- *   and retire when idle for long.
+ *   and retire when idle for long. A goroutine blocked in a raw call, not
+ *   bracketed, loses its P the same way once sysmon notices
+ *   (sched/rawcall.c); it runs on without one until its next park.
  * - The thread's own stack is its M's g0 context: it runs the scheduler loop
  *   (weft__m_main) when no goroutine is runnable locally.
  * - A G is a goroutine. Its record lives at the top of its own stack, so a
@@ -36,6 +38,7 @@
 
 #include "arch/arch.h"
 #include "base/internal.h"
+#include "base/sanitizer.h"
 #include "sched/stack.h"
 #include "sched/timerheap.h"
 
@@ -115,9 +118,11 @@ struct weft__p {
 
   int id;                     /* immutable */
   weft__g *cur;               /* running G, NULL in g0; owner */
-  struct weft__m *m;          /* the M that holds it; set by each new
+  _Atomic(struct weft__m *) m; /* the M that holds it; set by each new
                                  holder (so the switch path needs no
-                                 second thread-local lookup); owner */
+                                 second thread-local lookup); the owner
+                                 writes (relaxed), sysmon reads (relaxed)
+                                 to find a raw call's thread */
   _Atomic uint32_t status;    /* WEFT__P_*: see sched/syscall.c */
   _Atomic uint32_t syscalltick; /* system calls entered; the owner writes
                                  (relaxed), sysmon reads (relaxed) */
@@ -147,6 +152,17 @@ struct weft__m {
   weft__ctx g0;               /* the thread's scheduler context */
   weft__pending_fn pending;   /* see the header comment */
   void *pending_arg;
+  /* Raw blocking calls (sched/rawcall.c has the protocol). */
+  _Atomic uint32_t touch;     /* set to 1 (release) by weft__curp and the
+                                 switch; sysmon reads and clears it by
+                                 exchange (acq_rel) */
+  _Atomic uint32_t taken;     /* WEFT__RAW_*: sysmon proposes and commits
+                                 by CAS, the thread withdraws or accepts */
+  weft__g *lost_g;            /* the goroutine whose P a raw call lost:
+                                 sysmon writes before its commit (release),
+                                 then the M's own thread */
+  _Atomic int tid;            /* the kernel's thread id; set (relaxed) by
+                                 the thread before it holds a P */
   weft__g *syscall_g;         /* the goroutine in weft_syscall_enter, or
                                  NULL */
   weft__p *nextp;             /* the P a starter hands over; written under
@@ -214,7 +230,12 @@ WEFT_INTERNAL _Noreturn void weft__fork_misuse(const char *what);
 /* The caller's P (NULL on a plain thread), G (NULL outside goroutines) and
  * M (NULL on a plain thread). Never inlined and opaque to the optimizer: a
  * goroutine may resume on another thread, so a thread-local address must
- * not be reused across a switch. */
+ * not be reused across a switch.
+ * weft__curp is also where a goroutine back from a raw blocking call learns
+ * that sysmon gave its P away (sched/rawcall.c): it then returns NULL, and
+ * the goroutine goes on as a plain thread would (weft__curg still names it)
+ * until its next park, yield, spawn, system call or exit, where it queues
+ * itself for a P (weft__rejoin). */
 WEFT_INTERNAL weft__p *weft__curp(void);
 WEFT_INTERNAL weft__g *weft__curg(void);
 WEFT_INTERNAL weft__m *weft__curm(void);
@@ -286,6 +307,53 @@ WEFT_INTERNAL void weft__switch_to_g0(weft__g *g, weft__pending_fn hook,
 /* sysmon: hands every P left in a system call too long to a spare M.
  * Returns whether any P is in a system call now. */
 WEFT_INTERNAL bool weft__retake(int64_t now);
+/* The thread's side of the raw-call handshake (rawcall.c): touch = 1 tells
+ * sysmon, which clears it at each look, that the thread has been in weft
+ * since. Release: sysmon's exchange then sees the thread's writes to its P.
+ * One store: it is on every switch and every weft__curp. */
+static inline void weft__raw_touch(weft__m *m) {
+  weft__store_release(&m->touch, 1);
+}
+/* A touch after the caller's last use of its P, for ThreadSanitizer alone:
+ * on the hardware, sysmon's membarrier orders everything the thread did
+ * before it blocked, but TSan does not model that fence and needs an edge
+ * from the last access. Free in other builds. */
+static inline void weft__raw_touch_after(weft__m *m) {
+#if defined(WEFT_TSAN)
+  weft__raw_touch(m);
+#else
+  (void)m;
+#endif
+}
+/* Raw blocking calls (rawcall.c). The states of weft__m.taken: */
+enum {
+  WEFT__RAW_NONE = 0,
+  WEFT__RAW_PROPOSED = 1, /* sysmon is about to take the M's P */
+  WEFT__RAW_TAKEN = 2,    /* it did: the thread learns at its next curp */
+};
+/* weft__curp's slow path: m->taken was not NONE. Returns p if the thread
+ * keeps it, NULL if it lost it. */
+WEFT_INTERNAL weft__p *weft__raw_check(weft__m *m, weft__p *p);
+/* sysmon: takes the P of a thread blocked in a raw call while work waits.
+ * Returns how soon sysmon should look again (WEFT_FOREVER: no need). */
+WEFT_INTERNAL int64_t weft__raw_retake(int64_t now);
+/* Sets up raw-call detection (sysmon's start): false if unavailable. */
+WEFT_INTERNAL bool weft__raw_init(void);
+/* Whether thread tid of this process is blocked in a system call, and
+ * which (nr) at what return address (pc): /proc/self/task/TID/syscall. */
+WEFT_INTERNAL bool weft__thread_syscall(long tid, long *nr, uintptr_t *pc);
+/* The goroutine running on this thread without a P, or NULL. */
+WEFT_INTERNAL weft__g *weft__lost_g(void);
+/* At a point where the caller holds no weft lock: if the running goroutine
+ * lost its P, queues it for one and returns once it runs on a P again.
+ * Returns the caller's P (NULL on a plain thread). */
+WEFT_INTERNAL weft__p *weft__rejoin(void);
+/* Parks g, which has no P, as weft__park would: hook(NULL, arg) runs on
+ * the M's g0, which then waits as a spare. */
+WEFT_INTERNAL void weft__park_lost(weft__g *g, weft__pending_fn hook,
+                                   void *arg);
+/* The hook that puts a goroutine whose P was taken on the global queue. */
+WEFT_INTERNAL void weft__requeue_lost(weft__p *p, void *g);
 /* The first thing a new goroutine runs after its first switch. */
 WEFT_INTERNAL weft__p *weft__landed(void);
 

@@ -62,14 +62,35 @@ static __thread weft__m *tls_m;
 /* noinline in this file too: clang inlined it into weft__park and reused the
  * old thread's TLS address after the switch (the asm barrier forces a
  * reload of tls_p, but not a new thread-pointer computation). */
-WEFT_NOINLINE weft__p *weft__curp(void) {
+/* The thread's P, after the raw-call handshake (sched/rawcall.c). */
+static inline weft__p *curp_checked(void) {
   __asm__ __volatile__("" ::: "memory"); /* not pure: see runtime.h */
-  return tls_p;
+  weft__p *p = tls_p;
+  if (p) {
+    weft__m *m = tls_m;
+    weft__raw_touch(m);
+    /* The Dekker pair's fence is sysmon's membarrier (rawcall.c). */
+    __asm__ __volatile__("" ::: "memory");
+    if (weft__unlikely(weft__load_relaxed(&m->taken) != WEFT__RAW_NONE))
+      return weft__raw_check(m, p);
+  }
+  return p;
 }
 
+WEFT_NOINLINE weft__p *weft__curp(void) { return curp_checked(); }
+
 WEFT_NOINLINE weft__g *weft__curg(void) {
-  weft__p *p = weft__curp();
-  return p ? p->cur : NULL;
+  weft__p *p = curp_checked();
+  if (p == NULL)
+    return weft__lost_g();
+  weft__g *g = p->cur;
+  weft__raw_touch_after(tls_m);
+  return g;
+}
+
+weft__g *weft__lost_g(void) {
+  weft__m *m = tls_m;
+  return m ? m->lost_g : NULL;
 }
 
 WEFT_NOINLINE weft__m *weft__curm(void) {
@@ -77,7 +98,11 @@ WEFT_NOINLINE weft__m *weft__curm(void) {
   return tls_m;
 }
 
-void weft__p_set_current(weft__p *p) { tls_p = p; }
+void weft__p_set_current(weft__p *p) {
+  tls_p = p;
+  if (tls_m)
+    weft__raw_touch(tls_m); /* a new P: what sysmon saw is stale */
+}
 void weft__m_set_current(weft__m *m) { tls_m = m; }
 
 /* ---- errno and the pending hook ---------------------------------------- */
@@ -133,16 +158,21 @@ static WEFT_NO_TSAN_SWITCH void do_switch(weft__ctx *from, weft__ctx *to,
 
 /* The incoming context's first steps, on whichever thread it resumed. */
 static weft__p *resumed(weft__g *self) {
-  weft__p *p = weft__curp(); /* a hook never changes the thread's P */
-  run_pending(p ? p->m : weft__curm(), p);
+  /* tls_p, not weft__curp: this thread runs, so no raw call can have lost
+   * its P; a hook never changes the thread's P. */
+  weft__p *p = tls_p;
+  weft__m *m = p ? weft__load_relaxed(&p->m) : weft__curm();
+  run_pending(m, p);
   if (WEFT__CHECKS) /* the outgoing context's locks went with its hook */
     weft__spin_assert_none_held("resumed from a switch");
-  weft__assert(p == NULL || p->m == weft__curm());
+  weft__assert(p == NULL || m == weft__curm());
   /* A goroutine resumes only on a thread that holds a P, as that P's cur;
    * g0 may find its M without one (a system call's exit lost it). */
   weft__assert(self == NULL || (p != NULL && p->cur == self));
-  if (p)
+  if (p) {
     timers_now_and_then(p);
+    weft__raw_touch_after(m); /* the hook's and timers' use of p */
+  }
   return p;
 }
 
@@ -150,7 +180,7 @@ static weft__p *resumed(weft__g *self) {
  * then: the M's g0). */
 static void switch_common(weft__p *p, weft__g *from, weft__g *to,
                           weft__pending_fn hook, void *arg, bool dying) {
-  weft__m *m = p ? p->m : weft__curm();
+  weft__m *m = p ? weft__load_relaxed(&p->m) : weft__curm();
   m->pending = hook;
   m->pending_arg = arg;
   save_errno(from);
@@ -326,15 +356,25 @@ void weft__schedule_away(weft__p *p, weft__g *g, weft__pending_fn hook,
   switch_common(p, g, next, hook, arg, dying); /* next NULL: to g0 */
 }
 
-void weft__park(weft__pending_fn hook, void *arg, const char *reason) {
-  weft__p *p = weft__curp();
-  weft__g *g = p->cur;
+static void park_stamp(weft__g *g, const char *reason) {
   /* For the dump (debug/dump.c), which reads all three relaxed: two plain
    * stores and a load of a line that sysmon dirties at most once a
    * millisecond. */
   weft__store_relaxed(&g->wait_reason, reason);
   weft__store_relaxed(&g->wait_since, weft__load_relaxed(&weft__coarse_now));
   weft__store_relaxed(&g->status, WEFT__G_WAITING);
+}
+
+void weft__park(weft__pending_fn hook, void *arg, const char *reason) {
+  weft__p *p = weft__curp();
+  if (weft__unlikely(p == NULL)) { /* a raw call lost the P */
+    weft__g *g = weft__lost_g();
+    park_stamp(g, reason);
+    weft__park_lost(g, hook, arg);
+    return;
+  }
+  weft__g *g = p->cur;
+  park_stamp(g, reason);
   weft__schedule_away(p, g, hook, arg, false);
 }
 
@@ -343,8 +383,13 @@ void weft__park(weft__pending_fn hook, void *arg, const char *reason) {
 uint64_t weft__fastrand(void) {
   static __thread uint64_t thread_state;
   weft__p *p = weft__curp();
-  if (p) /* the mode's draws must not depend on how long the P spun */
-    return weft__det_enabled() ? weft__det_rand() : weft__xorshift64(&p->rand);
+  if (p) { /* the mode's draws must not depend on how long the P spun */
+    if (weft__det_enabled())
+      return weft__det_rand();
+    uint64_t r = weft__xorshift64(&p->rand);
+    weft__raw_touch_after(tls_m);
+    return r;
+  }
   if (thread_state == 0) /* seed from the thread's address and the clock */
     thread_state =
         ((uint64_t)(uintptr_t)&thread_state ^ (uint64_t)weft_now()) | 1;
@@ -528,7 +573,7 @@ void weft__m_main(weft__m *m, weft__p *p) {
       p->cur = NULL; /* still the goroutine whose system call lost it */
       weft__p_set_current(p);
     }
-    p->m = m;
+    weft__store_relaxed(&p->m, m); /* sysmon reads it (rawcall.c) */
     weft__g *g = find_runnable(p);
     switch_common(p, NULL, g, NULL, NULL, false);
     p = weft__curp(); /* NULL if the goroutine run last lost the P */

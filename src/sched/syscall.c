@@ -47,6 +47,8 @@
 
 void weft_syscall_enter(void) {
   weft__p *p = weft__curp();
+  if (weft__unlikely(p == NULL))
+    p = weft__rejoin(); /* a goroutine back from a raw call: a P first */
   if (p == NULL || p->cur == NULL)
     return; /* a plain thread blocks only itself */
   weft__m *m = weft__curm();
@@ -65,7 +67,7 @@ void weft_syscall_enter(void) {
 }
 
 /* Pending hook of a lost exit, on the M's g0: g's context is saved. */
-static void requeue_lost(weft__p *p, void *arg) {
+void weft__requeue_lost(weft__p *p, void *arg) {
   (void)p; /* NULL: this thread holds no P */
   weft__g *g = arg;
   weft__store_relaxed(&g->status, WEFT__G_RUNNABLE);
@@ -88,12 +90,12 @@ void weft_syscall_exit(void) {
   uint32_t expected = WEFT__P_SYSCALL;
   if (weft__cas_acqrel(&p->status, &expected, WEFT__P_RUNNING)) {
     p->cur = g; /* taken back, maybe from a later holder's system call */
-    p->m = m;
+    weft__store_relaxed(&p->m, m);
     weft__store_relaxed(&g->status, WEFT__G_RUNNING);
     return;
   }
   weft__p_set_current(NULL);
-  weft__switch_to_g0(g, requeue_lost, g); /* resumes holding some P */
+  weft__switch_to_g0(g, weft__requeue_lost, g); /* resumes holding some P */
 }
 
 /* Whether sysmon should take p from its system call now. */
@@ -130,8 +132,10 @@ bool weft__retake(int64_t now) {
       continue;
     weft__add_seqcst(&S.nhanded, 1); /* before the P can look idle */
     uint32_t expected = WEFT__P_SYSCALL;
-    if (weft__cas_acqrel(&p->status, &expected, WEFT__P_RUNNING))
+    if (weft__cas_acqrel(&p->status, &expected, WEFT__P_RUNNING)) {
+      weft__store_relaxed(&p->m, NULL); /* not the old M's (rawcall.c) */
       weft__startm(p);
+    }
     else
       weft__add_seqcst(&S.nhanded, -1); /* it came back first */
   }

@@ -18,7 +18,8 @@
  * It also keeps weft__coarse_now, the clock that parks stamp for the
  * goroutine dump's wait durations (runtime.h), so it runs with one P too.
  * It retakes the Ps of goroutines that stay in a system call
- * (sched/syscall.c), looking every SYSCALL_INTERVAL while any is in one.
+ * (sched/syscall.c), or in a raw blocking call while work waits
+ * (sched/rawcall.c), looking every SYSCALL_INTERVAL while any may be.
  * And it is where the deadlock detector looks (debug/deadlock.c, through
  * the weft__dl_tick hook), every
  * interval; a candidate deadlock shortens the next interval to confirm it.
@@ -71,12 +72,15 @@ static void *sysmon_main(void *arg) {
     if (help)
       weft__wakep();
     bool in_syscall = weft__retake(now); /* sched/syscall.c */
+    int64_t raw = weft__raw_retake(now); /* sched/rawcall.c */
     if (in_syscall)
       interval = SYSCALL_INTERVAL;
     else if (help)
       interval = MIN_INTERVAL;
     else
       interval = interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2;
+    if (raw < interval)
+      interval = raw;
     int64_t confirm = weft__dl_tick(); /* may not return: a deadlock */
     if (confirm < interval)
       interval = confirm;
@@ -86,6 +90,7 @@ static void *sysmon_main(void *arg) {
 
 void weft__sysmon_start(void) {
   weft__store_relaxed(&weft__coarse_now, weft_now());
+  weft__raw_init();
   pthread_t t;
   pthread_attr_t attr;
   pthread_attr_init(&attr);

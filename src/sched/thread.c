@@ -17,6 +17,12 @@
  *   under the lock, unless a starter took it first (then it waits for its
  *   P), so no P is ever handed to a thread that has gone.
  *
+ * - An M's record outlives its thread: a retired M's goes on dead_ms and
+ *   is reused by the next newm, because sysmon reads the records of the Ps'
+ *   holders (sched/rawcall.c) and may still hold a stale pointer. Only
+ *   sysmon and start-up create Ms, so a reused record is rewritten by the
+ *   one thread that reads it.
+ *
  * Go never frees idle Ms (golang/go#14592); weft does, so that a burst of
  * blocking calls does not leave its threads behind.
  */
@@ -24,6 +30,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base/futex.h"
 #include "base/sanitizer.h"
@@ -32,8 +40,11 @@
 
 #define S weft__sched_g
 
+static weft__m *dead_ms; /* retired Ms' records, for reuse; sched.lock */
+
 static void m_bind_thread(weft__m *m) {
   m->thread = pthread_self();
+  weft__store_relaxed(&m->tid, (int)gettid()); /* before it holds a P */
   weft__m_set_current(m);
   weft__signals_thread_init(m);
   m->g0_tsan_fiber = weft__tsan_current();
@@ -56,7 +67,10 @@ static void *m_thread(void *arg) {
   weft__p_set_current(NULL);
   weft__m_set_current(NULL);
   weft__signals_thread_exit(m);
-  weft__rt_free(m);
+  weft__sched_lock(); /* the last touch of m: see the header */
+  m->idle_link = dead_ms;
+  dead_ms = m;
+  weft__sched_unlock();
   return NULL;
 }
 
@@ -70,7 +84,15 @@ static void newm(weft__p *p) {
     weft__fatal("thread limit reached: %d threads run goroutines or wait "
                 "in blocking calls (weft_set_max_threads, "
                 "WEFT_MAX_THREADS)", max);
-  weft__m *m = weft__rt_calloc_lines(sizeof *m);
+  weft__sched_lock();
+  weft__m *m = dead_ms;
+  if (m)
+    dead_ms = m->idle_link;
+  weft__sched_unlock();
+  if (m)
+    memset(m, 0, sizeof *m); /* sysmon's own thread, or start-up */
+  else
+    m = weft__rt_calloc_lines(sizeof *m);
   if (m == NULL)
     weft__fatal("out of memory for a thread");
   m->id = weft__add_relaxed(&S.mnext, 1);

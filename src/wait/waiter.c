@@ -39,7 +39,10 @@ static void arm_and_unlock(weft__p *p, void *arg) {
   if (a.deadline != WEFT_FOREVER) {
     a.w->timer.when = a.deadline;
     a.w->timer.fn = on_deadline;
-    weft__timer_add(&p->timers, &a.w->timer);
+    if (p)
+      weft__timer_add(&p->timers, &a.w->timer);
+    else /* a goroutine that lost its P to a raw call parked */
+      weft__timer_add_any(&a.w->timer);
   }
   if (a.unlock)
     a.unlock(a.arg);

@@ -3,8 +3,12 @@
  * resumed on another thread) exchange values over shared channels with
  * other goroutines and with plain threads, for many iterations. Every
  * value sent is received exactly once, each goroutine's errno survives
- * its calls, and the thread count comes back down once spares retire. */
+ * its calls, and the thread count comes back down once spares retire.
+ * The second test makes half of the callers' calls raw (no bracket), so
+ * that sysmon takes their Ps (sched/rawcall.c) amid the same traffic. */
 #include "weft_test.h"
+
+#include <stdbool.h>
 
 #define ITERS WEFT_SCALE(2000)
 #define CALLERS 16
@@ -13,7 +17,8 @@
 
 static weft_chan *g_req, *g_resp;
 static atomic_long g_sum_sent, g_sum_back;
-static atomic_int g_bad_errno, g_moved;
+static atomic_int g_bad_errno, g_moved, g_lost;
+static bool g_raw; /* odd callers make raw calls; set before they start */
 
 static __attribute__((noinline)) void set_errno(int v) { errno = v; }
 static __attribute__((noinline)) int get_errno(void) { return errno; }
@@ -24,9 +29,14 @@ static void caller(void) {
     int mine = (int)(id * 1000 + (uint64_t)i % 1000);
     set_errno(mine);
     long tid = weft_test_gettid();
-    weft_syscall_enter();
+    bool raw = g_raw && id % 2 == 1;
+    if (!raw)
+      weft_syscall_enter();
     weft_test_os_sleep_ns(i % 8 == 0 ? 3000000 : 20000); /* some long enough to hand off */
-    weft_syscall_exit();
+    if (!raw)
+      weft_syscall_exit();
+    else if (weft_proc_id() < 0) /* the raw call lost its P */
+      atomic_fetch_add(&g_lost, 1);
     if (get_errno() != mine)
       atomic_fetch_add(&g_bad_errno, 1);
     if (weft_test_gettid() != tid)
@@ -47,7 +57,7 @@ static void peer(void) {
     WEFT_EXPECT(weft_send(g_resp, &v) == 0, "echo");
 }
 
-START_TEST(test_calls_mixed_with_channels) {
+static void calls_mixed_with_channels(void) {
   setenv("WEFT_THREAD_IDLE_MS", "100", 1);
   weft_config cfg = {.procs = 4};
   ck_assert_int_eq(weft_init(&cfg), 0);
@@ -76,6 +86,16 @@ START_TEST(test_calls_mixed_with_channels) {
   weft_chan_unref(g_req);
   weft_chan_unref(g_resp);
 }
+
+START_TEST(test_calls_mixed_with_channels) { calls_mixed_with_channels(); }
 END_TEST
 
-WEFT_TEST_MAIN("stress_syscall", test_calls_mixed_with_channels)
+START_TEST(test_raw_calls_mixed_with_channels) {
+  g_raw = true;
+  calls_mixed_with_channels();
+  ck_assert_msg(atomic_load(&g_lost) > 0, "no raw call lost its P");
+}
+END_TEST
+
+WEFT_TEST_MAIN("stress_syscall", test_calls_mixed_with_channels,
+               test_raw_calls_mixed_with_channels)

@@ -3,11 +3,17 @@
 // (syscall.Nanosleep, through entersyscall) until the compute is done.
 // Prints the slowdown: the compute's time with the blocked ones over its
 // time alone. The best of 3 of each.
+//
+// Built under two names (bench/run.sh): syscall and syscallraw, the twin
+// of weft's raw form. Go has no raw form (every call goes through
+// entersyscall), so both run the same program and print the name they
+// were built as.
 package main
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -75,5 +81,5 @@ func main() {
 	if atomic.LoadUint64(&sink) == 0 {
 		os.Exit(1)
 	}
-	fmt.Printf("syscall %.3f x\n", float64(with)/float64(alone))
+	fmt.Printf("%s %.3f x\n", filepath.Base(os.Args[0]), float64(with)/float64(alone))
 }
