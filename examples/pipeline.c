@@ -182,7 +182,11 @@ static void cancel_midway(int baseline) {
   weft_chan_unref(done);
 }
 
-int main(void) {
+/* The program's main runs as goroutine 1 (WEFT_MAIN, weft.h), as Go's
+ * does: its sends and receives are goroutine switches. */
+static int pipeline_main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
   int baseline = weft_num_goroutines();
   run_to_the_end(baseline);
   cancel_midway(baseline);
@@ -193,3 +197,5 @@ int main(void) {
   printf("pipeline ok\n");
   return 0;
 }
+
+WEFT_MAIN(pipeline_main)

@@ -128,7 +128,8 @@ static long *serial_primes(int n) {
   return p;
 }
 
-int main(int argc, char **argv) {
+/* main, as goroutine 1 (WEFT_MAIN below): Go's main goroutine. */
+static int sieve_main(int argc, char **argv) {
   int n = 100, opt;
   while ((opt = getopt(argc, argv, "n:h")) != -1) {
     if (opt == 'n' && (n = atoi(optarg)) >= 1 && n <= 20000) continue;
@@ -180,3 +181,5 @@ int main(int argc, char **argv) {
   free(primes);
   return ok && ended ? 0 : 1;
 }
+
+WEFT_MAIN(sieve_main)

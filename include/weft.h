@@ -177,6 +177,32 @@ WEFT_API int weft_proc_id(void);
 /* Goroutines started and not yet returned. */
 WEFT_API int weft_num_goroutines(void);
 
+/* ---- main as goroutine 1 ------------------------------------------------
+ *
+ * "When a Go program starts, its single goroutine calls main()." weft_main
+ * does that for C: it runs fn(argc, argv) as goroutine 1, with the calling
+ * thread (call it from main) serving as one of the Ps' threads, so main's
+ * sends, receives and spawns are goroutine switches, never a futex round
+ * trip, and the dump and the deadlock report show main as goroutine 1:
+ *
+ *   static int real_main(int argc, char **argv) { ... return 0; }
+ *   WEFT_MAIN(real_main)   // int main(int argc, char **argv) { ... }
+ *
+ * When fn returns, the process exits with its return value, as a Go
+ * program does when main returns: exit(3) runs the atexit handlers and
+ * flushes stdio; goroutines still running are not waited for (wait for
+ * them in fn with a waitgroup or a group). Call weft_init before, if at
+ * all. weft_main returns only on error: -EINVAL for a NULL fn, -EBUSY if
+ * the runtime has already started (any goroutine, timer or blocking weft
+ * call before it). The main thread stays one of weft's threads for good.
+ * Under LeakSanitizer, memory that only the stacks of main's caller or of
+ * parked goroutines point to is reported as leaked when main returns:
+ * LSan scans the stack it runs on, goroutine 1's. */
+WEFT_API int weft_main(int (*fn)(int argc, char **argv), int argc,
+                       char **argv);
+#define WEFT_MAIN(fn)                                                         \
+  int main(int argc, char **argv) { return weft_main((fn), argc, argv); }
+
 /* ---- fork ----------------------------------------------------------------
  *
  * fork(2) copies only the calling thread. In the child of a process whose

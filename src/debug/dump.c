@@ -176,7 +176,8 @@ static void print_one(FILE *out, const gsnap *s, uintptr_t self_fp) {
 }
 
 /* Plain threads blocked in weft (threadwait.h), after the goroutines:
- * Go shows main as goroutine 1, weft's main is a thread. */
+ * Go shows main as goroutine 1, as weft does under weft_main; a plain
+ * main() is a thread. */
 static void dump_threads(FILE *out) {
   weft__thread_snap *v;
   size_t n = weft__thread_wait_collect(&v);

@@ -149,14 +149,23 @@ int weft_go_opts(void (*fn)(void *), void *arg, const weft_go_options *o) {
   return go_at(fn, arg, o, __builtin_return_address(0));
 }
 
-int weft__go_queued(void (*fn)(void *), void *arg) {
+static WEFT_NOINLINE int go_queued_at(void (*fn)(void *), void *arg,
+                                       void *pc) {
   weft__ensure_started();
   weft__p *p = weft__curp();
   weft__g *g;
-  int rc = g_new(p, fn, arg, NULL, __builtin_return_address(0), &g);
+  int rc = g_new(p, fn, arg, NULL, pc, &g);
   if (rc == 0)
     enqueue(p, g);
   return rc;
+}
+
+int weft__go_queued(void (*fn)(void *), void *arg) {
+  return go_queued_at(fn, arg, __builtin_return_address(0));
+}
+
+int weft__go_main(void (*fn)(void *), void *arg) {
+  return go_queued_at(fn, arg, NULL);
 }
 
 int weft_go(void (*fn)(void *), void *arg) {

@@ -27,6 +27,7 @@ static pthread_once_t start_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t cfg_lock = PTHREAD_MUTEX_INITIALIZER;
 static weft_config cfg;          /* cfg_lock */
 static atomic_bool started;      /* release in start, acquire in readers */
+static bool m0_wanted;           /* cfg_lock: weft_main asked to be P 0's M */
 static bool env_seed_read;       /* cfg_lock: $WEFT_SCHED_SEED is read once, */
 static uint64_t env_seed;        /* so that "random" picks one seed */
 
@@ -101,6 +102,7 @@ static void start(void) {
   s->stack_default = default_stack_locked();
   uint64_t seed = sched_seed_locked();
   weft__dl_configure(cfg.deadlock_check); /* before sysmon reads it */
+  s->has_m0 = m0_wanted;
   pthread_mutex_unlock(&cfg_lock);
   if (seed)
     weft__det_start(seed); /* before the P's thread exists (hooks.h) */
@@ -118,8 +120,9 @@ static void start(void) {
   s->spare_idle_ns =
       env_long("WEFT_THREAD_IDLE_MS", WEFT__THREAD_IDLE_MS, INT32_MAX) *
       WEFT_MS;
-  for (int i = 0; i < s->nprocs; i++)
-    weft__startm(s->allp[i]); /* a new thread for each P */
+  /* A new thread for each P; weft_main's thread will be P 0's. */
+  for (int i = s->has_m0 ? 1 : 0; i < s->nprocs; i++)
+    weft__startm(s->allp[i]);
   /* sysmon takes no signal meant for the process either. */
   sigset_t old;
   weft__signals_block_for_thread(&old);
@@ -135,6 +138,18 @@ void weft__ensure_started(void) {
   if (weft__unlikely(weft__forked_child))
     weft__fork_misuse("a call that needs the scheduler");
   pthread_once(&start_once, start);
+}
+
+weft__p *weft__start_as_m0(void) {
+  pthread_mutex_lock(&cfg_lock);
+  bool fresh = !weft__load_acquire(&started) && !m0_wanted;
+  if (fresh)
+    m0_wanted = true;
+  pthread_mutex_unlock(&cfg_lock);
+  if (!fresh)
+    return NULL;
+  weft__ensure_started(); /* or waits for a start already under way */
+  return weft__sched_g.has_m0 ? weft__sched_g.allp[0] : NULL;
 }
 
 /* fork(2) copies only the calling thread: in the child, the Ms, sysmon and

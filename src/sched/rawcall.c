@@ -63,7 +63,10 @@
  *   weft__fastrand).
  * - taken: sysmon's commit (release) pairs with the thread's CAS (acquire),
  *   which then sees lost_g; the PROPOSED CASes decide the race.
- * - p->m and tid: relaxed; a stale value fails the later checks.
+ * - p->m: weft__m_main's release store pairs with sysmon's acquire load, so
+ *   sysmon sees the record it points to whole (m0's is made after sysmon
+ *   starts); a stale value fails the later checks. tid: relaxed, set
+ *   before the M first holds a P.
  * Without membarrier (an old kernel, some emulators) or with WEFT_RAWCALLS=0,
  * raw calls are not noticed. The deterministic schedule mode keeps them, as
  * it keeps the bracketed handoffs: a call's length is the kernel's, so a
@@ -255,7 +258,7 @@ int64_t weft__raw_retake(int64_t now) {
   for (int i = 0; i < S.nprocs; i++) {
     weft__p *p = S.allp[i];
     look *l = &looks[i];
-    weft__m *m = weft__load_relaxed(&p->m);
+    weft__m *m = weft__load_acquire(&p->m); /* pairs with m_main's store */
     if (m == NULL || weft__load_relaxed(&p->status) != WEFT__P_RUNNING) {
       l->m = NULL;
       continue;

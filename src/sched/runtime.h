@@ -120,8 +120,8 @@ struct weft__p {
   weft__g *cur;               /* running G, NULL in g0; owner */
   _Atomic(struct weft__m *) m; /* the M that holds it; set by each new
                                  holder (so the switch path needs no
-                                 second thread-local lookup); the owner
-                                 writes (relaxed), sysmon reads (relaxed)
+                                 second thread-local lookup); the holder
+                                 writes (release), sysmon reads (acquire)
                                  to find a raw call's thread */
   _Atomic uint32_t status;    /* WEFT__P_*: see sched/syscall.c */
   _Atomic uint32_t syscalltick; /* system calls entered; the owner writes
@@ -169,6 +169,7 @@ struct weft__m {
                                  sched.lock before the wake */
   weft__m *idle_link;         /* sched.midle; sched.lock */
   bool spare;                 /* on sched.midle; sched.lock */
+  bool m0;                    /* the main thread (weft_main); immutable */
   _Atomic uint32_t wake;      /* futex word of a spare M: its starter
                                  stores 1 (release) after nextp */
   int id;                     /* immutable */
@@ -202,6 +203,8 @@ typedef struct weft__sched {
                                    handed off; seq_cst (deadlock.c) */
   int64_t spare_idle_ns;        /* a spare M retires after this; immutable
                                    after start */
+  bool has_m0;                  /* the main thread is P 0's M (weft_main);
+                                   immutable after start */
 } weft__sched;
 
 extern WEFT_INTERNAL weft__sched weft__sched_g;
@@ -282,6 +285,8 @@ WEFT_INTERNAL uint64_t weft__fastrand(void);
 /* Starts fn(arg) in a goroutine that is only queued, never run at once:
  * for timer callbacks and other code that must not switch. 0 or -ENOMEM. */
 WEFT_INTERNAL int weft__go_queued(void (*fn)(void *), void *arg);
+/* The same for goroutine 1 (weft_main): its dump shows no "created by". */
+WEFT_INTERNAL int weft__go_main(void (*fn)(void *), void *arg);
 
 /* sysmon (sysmon.c): the monitor thread, started with the Ps. */
 WEFT_INTERNAL void weft__sysmon_start(void);
@@ -300,6 +305,11 @@ WEFT_INTERNAL void weft__m_main(weft__m *m, weft__p *p);
  * spare: it returns the P handed to it, or NULL when it retires. */
 WEFT_INTERNAL void weft__startm(weft__p *p);
 WEFT_INTERNAL weft__p *weft__stopm(weft__m *m);
+/* weft_main (main.c): starts the runtime with the calling thread as P 0's
+ * M-to-be and returns P 0, or NULL if the runtime had already started. */
+WEFT_INTERNAL weft__p *weft__start_as_m0(void);
+/* Makes the calling thread p's M for good (Go's m0), holding p. */
+WEFT_INTERNAL weft__m *weft__m0_bind(weft__p *p);
 /* Leaves the running goroutine g, which has lost its P (a system call's
  * exit found it taken), for the M's g0; hook(NULL, arg) runs there. */
 WEFT_INTERNAL void weft__switch_to_g0(weft__g *g, weft__pending_fn hook,

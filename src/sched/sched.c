@@ -573,7 +573,9 @@ void weft__m_main(weft__m *m, weft__p *p) {
       p->cur = NULL; /* still the goroutine whose system call lost it */
       weft__p_set_current(p);
     }
-    weft__store_relaxed(&p->m, m); /* sysmon reads it (rawcall.c) */
+    /* release: pairs with sysmon's acquire (rawcall.c), which then sees
+     * the record whole, m0's too (made after sysmon started) */
+    weft__store_release(&p->m, m);
     weft__g *g = find_runnable(p);
     switch_common(p, NULL, g, NULL, NULL, false);
     p = weft__curp(); /* NULL if the goroutine run last lost the P */

@@ -13,6 +13,8 @@
  *   deadlock detector counts runtime threads by it and may only miss a
  *   report, never invent one (debug/deadlock.c). Threads are created only
  *   at start-up and by sysmon, the detector's own thread.
+ * - weft_main's thread, the process's main thread, is P 0's M from the
+ *   start (Go's m0, weft__m0_bind) and never retires.
  * - A spare left idle for sched.spare_idle_ns retires: it leaves the list
  *   under the lock, unless a starter took it first (then it waits for its
  *   P), so no P is ever handed to a thread that has gone.
@@ -141,6 +143,18 @@ static bool leave_spares_locked(weft__m *m) {
   return true;
 }
 
+weft__m *weft__m0_bind(weft__p *p) {
+  weft__add_relaxed(&S.nm, 1); /* a runtime thread from now on */
+  weft__m *m = weft__rt_calloc_lines(sizeof *m);
+  if (m == NULL)
+    weft__fatal("out of memory for a thread");
+  m->id = weft__add_relaxed(&S.mnext, 1);
+  m->m0 = true;
+  m_bind_thread(m);
+  weft__p_set_current(p);
+  return m;
+}
+
 weft__p *weft__stopm(weft__m *m) {
   weft__store_relaxed(&m->wake, 0);
   weft__sched_lock();
@@ -148,7 +162,8 @@ weft__p *weft__stopm(weft__m *m) {
   m->idle_link = S.midle;
   S.midle = m;
   weft__sched_unlock();
-  int64_t retire_at = weft_now() + S.spare_idle_ns;
+  /* m0 is the process's main thread: it never exits. */
+  int64_t retire_at = m->m0 ? WEFT_FOREVER : weft_now() + S.spare_idle_ns;
   /* pairs with startm's release store */
   while (weft__load_acquire(&m->wake) == 0) {
     if (weft__futex_wait(&m->wake, 0, retire_at) != -ETIMEDOUT)
