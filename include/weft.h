@@ -25,10 +25,17 @@
  *   block or yield. weft saves and restores errno per goroutine, by value.
  *   glibc declares __errno_location() const, so within one function the
  *   compiler may reuse the address of the old thread's errno across a weft
- *   call: read errno into a local before blocking, not after.
- * - The same holds for every _Thread_local variable of your own: its address
- *   may be cached across a blocking call. Re-read it in a separate noinline
- *   function, or keep per-goroutine state in the goroutine's argument.
+ *   call. This header therefore redefines errno, as libgo and bthread do,
+ *   as (*weft_errno_location()): a call the compiler must repeat after
+ *   every other call, so errno is right in code written as usual, the
+ *   read/EAGAIN/park/retry loop included. Define WEFT_NO_ERRNO_MACRO before
+ *   including weft.h to keep glibc's errno (and then read errno into a
+ *   local before any weft call that may block or yield).
+ * - The macro cannot help your own _Thread_local variables: their address
+ *   may be cached across a blocking call just the same. Read them through
+ *   an accessor defined in another file (or marked noinline, with an empty
+ *   asm memory barrier in it), or keep per-goroutine state in the
+ *   goroutine's argument instead.
  * - The signal mask and other per-thread attributes (scheduling policy, CPU
  *   affinity, pthread_setspecific values) belong to the OS thread, not to the
  *   goroutine. Do not change them from a goroutine.
@@ -65,6 +72,16 @@ extern "C" {
 
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1
+
+/* ---- errno -------------------------------------------------------------- */
+
+/* The calling thread's errno, like __errno_location(), but not declared
+ * const: see "Migration hazards" above. */
+WEFT_API int *weft_errno_location(void);
+#ifndef WEFT_NO_ERRNO_MACRO
+#undef errno
+#define errno (*weft_errno_location())
+#endif
 
 /* ---- time -------------------------------------------------------------- */
 

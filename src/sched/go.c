@@ -210,6 +210,12 @@ void weft_yield(void) {
   weft__schedule_away(p, p->cur, requeue, p->cur, false);
 }
 
+/* errno is glibc's here (the library builds with WEFT_NO_ERRNO_MACRO). */
+int *weft_errno_location(void) {
+  __asm__ __volatile__("" ::: "memory"); /* as weft__curp: never pure */
+  return &errno;
+}
+
 uint64_t weft_goid(void) {
   weft__g *g = weft__curg();
   return g ? g->id : 0;

@@ -278,6 +278,8 @@ WEFT_INTERNAL void weft__switch_to(weft__p *p, weft__g *from, weft__g *next,
 /* Adds t to the caller's P's timer heap, or from a plain thread to some P's,
  * waking that P if it sleeps. */
 WEFT_INTERNAL void weft__timer_add_any(weft__timer *t);
+/* Adds t to p's timer heap, waking p if it is another thread's. */
+WEFT_INTERNAL void weft__timer_add_on(weft__p *p, weft__timer *t);
 
 /* A fast pseudo-random number: the P's generator, or the thread's. */
 WEFT_INTERNAL uint64_t weft__fastrand(void);

@@ -528,18 +528,21 @@ static weft__g *go_idle(weft__p *p) {
   return NULL;
 }
 
+void weft__timer_add_on(weft__p *p, weft__timer *t) {
+  weft__timer_add(&p->timers, t);
+  if (p != weft__curp()) { /* it may be asleep until a later deadline */
+    atomic_fetch_or_explicit(&p->wake, WAKE_TIMERS, memory_order_release);
+    weft__futex_wake(&p->wake, 1);
+  }
+}
+
 void weft__timer_add_any(weft__timer *t) {
-  weft__p *self = weft__curp();
-  weft__p *p = self;
+  weft__p *p = weft__curp();
   if (p == NULL) {
     weft__ensure_started();
     p = S.allp[weft__fastrand() % (uint64_t)S.nprocs];
   }
-  weft__timer_add(&p->timers, t);
-  if (p != self) { /* it may be asleep until a later deadline */
-    atomic_fetch_or_explicit(&p->wake, WAKE_TIMERS, memory_order_release);
-    weft__futex_wake(&p->wake, 1);
-  }
+  weft__timer_add_on(p, t);
 }
 
 static weft__g *find_runnable(weft__p *p) {

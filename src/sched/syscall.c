@@ -90,7 +90,7 @@ void weft_syscall_exit(void) {
   uint32_t expected = WEFT__P_SYSCALL;
   if (weft__cas_acqrel(&p->status, &expected, WEFT__P_RUNNING)) {
     p->cur = g; /* taken back, maybe from a later holder's system call */
-    weft__store_relaxed(&p->m, m);
+    weft__store_release(&p->m, m); /* as weft__m_main's (rawcall.c) */
     weft__store_relaxed(&g->status, WEFT__G_RUNNING);
     return;
   }

@@ -18,7 +18,6 @@
  * - A spare left idle for sched.spare_idle_ns retires: it leaves the list
  *   under the lock, unless a starter took it first (then it waits for its
  *   P), so no P is ever handed to a thread that has gone.
- *
  * - An M's record outlives its thread: a retired M's goes on dead_ms and
  *   is reused by the next newm, because sysmon reads the records of the Ps'
  *   holders (sched/rawcall.c) and may still hold a stale pointer. Only
