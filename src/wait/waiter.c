@@ -77,7 +77,36 @@ void weft__waiter_init_case(weft__waiter *w, weft__waiter *owner, int index,
   w->elem = elem;
 }
 
+/* How long a plain thread spins for its wake before it sleeps: a partner
+ * goroutine on a running P usually answers within a few microseconds, and
+ * a futex sleep and wake-up costs more than that (glibc's adaptive mutex
+ * and Go's spinning Ms make the same bet). Short, since on a busy machine
+ * the spinner takes a CPU from the thread it waits for. */
+#define THREAD_SPIN_NS (5 * WEFT_US)
+#define THREAD_SPIN_CHECK 16 /* state loads between clock reads */
+
+/* Spins until w's state leaves WAITING and CLAIMED, or THREAD_SPIN_NS or
+ * the deadline passes; returns the state last seen. */
+static uint32_t spin_for_wake(weft__waiter *w, int64_t deadline) {
+  int64_t until = weft_now() + THREAD_SPIN_NS;
+  if (deadline < until)
+    until = deadline;
+  for (;;) {
+    for (int i = 0; i < THREAD_SPIN_CHECK; i++) {
+      uint32_t s = weft__load_acquire(&w->state); /* pairs with wake */
+      if (s == WEFT__WOKEN || s == WEFT__TIMEDOUT)
+        return s;
+      weft__cpu_relax();
+    }
+    if (weft_now() >= until)
+      return weft__load_acquire(&w->state);
+  }
+}
+
 static uint32_t wait_thread(weft__waiter *w, int64_t deadline) {
+  uint32_t first = spin_for_wake(w, deadline);
+  if (first == WEFT__WOKEN || first == WEFT__TIMEDOUT)
+    return first;
   for (;;) {
     uint32_t s = weft__load_acquire(&w->state); /* pairs with wake's store */
     if (s == WEFT__WOKEN || s == WEFT__TIMEDOUT)
