@@ -38,6 +38,8 @@ typedef struct weft__spinlock {
 typedef enum weft__spin_rank {
   WEFT__RANK_OBJECT,     /* a channel's, semaphore's, context's, timer's,
                             Cond's, WaitGroup's: the user's objects */
+  WEFT__RANK_POLL,       /* an fd's poll descriptor (io/pd.h): taken under
+                            a context's done channel */
   WEFT__RANK_THREADWAIT, /* debug/threadwait.c's list of blocked threads */
   WEFT__RANK_STACKS,     /* a stack size class (sched/stack.c) */
   WEFT__RANK_SCHED,      /* sched.lock: the global queue and idle Ps */

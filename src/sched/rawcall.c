@@ -15,7 +15,8 @@
  * - the M's thread is blocked in a system call (/proc/self/task/TID/syscall
  *   names it) that weft never blocks in while it uses a P: not futex (weft's
  *   own waits, malloc's, pthread's and the sanitizers' locks), nor the
- *   memory-map calls (stack allocation). A thread that computes, is
+ *   memory-map calls (stack allocation), nor epoll_wait (an idle P's
+ *   poller; the user's own is not noticed either). A thread that computes, is
  *   preempted, or waits on a page fault is never taken: scheduling stays
  *   cooperative.
  * Between the two looks the thread cannot have entered weft (it would have
@@ -168,6 +169,11 @@ static bool weft_blocks_in(long nr) {
   case SYS_mremap:
   case SYS_madvise:
   case SYS_brk:
+  case SYS_epoll_wait: /* an idle P in the poller (io/netpoll.c) */
+  case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+  case SYS_epoll_pwait2:
+#endif
     return true;
   default:
     return false;

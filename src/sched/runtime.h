@@ -139,8 +139,13 @@ struct weft__p {
   bool idle;                  /* on sched.idle; sched.lock */
   weft__p *idle_link;         /* sched.lock */
   _Atomic uint32_t wake;      /* futex word of the idle P (sched.c's
-                                 WAKE_* bits): wakers set bits (release),
+                                 WAKE_* bits): wakers set bits (seq_cst),
                                  the owner reads (acquire) and clears */
+  _Atomic uint32_t in_poll;   /* 1 while the idle P's thread blocks in the
+                                 poller instead of on wake: the owner
+                                 stores, then reads wake; a waker sets wake,
+                                 then reads in_poll (a Dekker pair, seq_cst
+                                 on both sides: sched.c's kick) */
   weft__stack_cache stacks;   /* owner */
   weft__timers timers;        /* own lock */
 };
@@ -180,6 +185,20 @@ struct weft__m {
   void *altstack;
 };
 
+/* The network poller, as the scheduler sees it (io/netpoll.c implements
+ * it; sched/ cannot include io/, so io/ registers these at its start).
+ * wait blocks in the poller until readiness, a break, or the absolute
+ * time until (0: do not block; WEFT_FOREVER: no timeout), keeping what it
+ * found in a buffer of the calling thread: it returns how many events it
+ * kept. deliver then readies the goroutines and threads those events wake
+ * (weft__ready: on the caller's P, or the global queue) and returns how
+ * many. brk makes a blocked wait return soon (Go's netpollBreak). */
+typedef struct weft__poller {
+  int (*wait)(int64_t until);
+  int (*deliver)(void);
+  void (*brk)(void);
+} weft__poller;
+
 /* The scheduler's global state (Go's schedt). */
 typedef struct weft__sched {
   weft__spinlock lock;          /* global queue and idle list */
@@ -205,6 +224,18 @@ typedef struct weft__sched {
                                    after start */
   bool has_m0;                  /* the main thread is P 0's M (weft_main);
                                    immutable after start */
+  /* The poller (Go's netpollWaiters, sched.lastpoll). */
+  _Atomic(const weft__poller *) poller; /* set once (release) by io/;
+                                   read acquire */
+  _Atomic int32_t io_waiters;   /* parties parked on an fd: each adds 1
+                                   before it can be found and takes it off
+                                   after it is woken (seq_cst: the
+                                   deadlock check reads it with nhanded) */
+  _Atomic int32_t polling;      /* 1 while a thread blocks in the poller:
+                                   taken by CAS (acq_rel), cleared
+                                   (release) */
+  _Atomic int64_t lastpoll;     /* weft_now() at the last poll; relaxed:
+                                   sysmon's hint */
 } weft__sched;
 
 extern WEFT_INTERNAL weft__sched weft__sched_g;
@@ -218,10 +249,18 @@ static inline void weft__sched_unlock(void) {
 }
 
 /* Whether, at one instant, every P is idle with an empty ring, runnext and
- * global queue, no P holds a timer, and no goroutine is in a system call:
- * the deadlock detector's conditions (1) and (2) (debug/deadlock.c). Holds sched.lock while it looks, so no P
- * can leave the idle list meanwhile. */
+ * global queue, no P holds a timer, no goroutine is in a system call and
+ * nobody waits on an fd: the deadlock detector's conditions (1) and (2)
+ * (debug/deadlock.c). Holds sched.lock while it looks, so no P can leave
+ * the idle list meanwhile. */
 WEFT_INTERNAL bool weft__sched_all_idle(void);
+
+/* Registers the poller (once; io/netpoll.c). */
+WEFT_INTERNAL void weft__sched_set_poller(const weft__poller *poller);
+/* One poll that does not block, readying what it finds, from a thread
+ * that may or may not hold a P (find_runnable, sysmon): how many it
+ * readied. Free when nobody waits on an fd. */
+WEFT_INTERNAL int weft__poll_now(void);
 
 /* Runtime start-up (proc.c), idempotent and cheap once started. */
 WEFT_INTERNAL void weft__ensure_started(void);

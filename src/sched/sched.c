@@ -31,6 +31,18 @@
  *   nmspinning-1, then (seq_cst fence) re-reads every ring and the global
  *   queue. One of the two sees the other.
  * - An idle P sleeps until woken or until its earliest timer.
+ *
+ * The poller (Go's findrunnable netpoll steps; io/netpoll.c)
+ * - While anybody waits on an fd (S.io_waiters), a P with nothing local
+ *   polls once without blocking before it steals.
+ * - One idle P at a time (S.polling) sleeps in the poller instead of on its
+ *   futex word, until its next timer. A waker that finds it there
+ *   (in_poll) breaks the poll instead of waking the futex (kick): wake and
+ *   in_poll are a Dekker pair, so either the waker sees in_poll and
+ *   breaks, or the poller sees the wake bits and does not block.
+ * - Readiness found by a poll readies its goroutines on the polling P
+ *   (after it left the idle list); sysmon polls when nobody has for a
+ *   while, and readies onto the global queue.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -217,6 +229,39 @@ weft__p *weft__landed(void) {
 
 /* ---- waking Ps --------------------------------------------------------- */
 
+/* The poller, if anybody waits on an fd now (a relaxed hint: a stale 0
+ * only skips one poll, and the waiter's own P or sysmon polls later). */
+static const weft__poller *poller_if_waiters(void) {
+  if (weft__load_relaxed(&S.io_waiters) == 0)
+    return NULL;
+  return weft__load_acquire(&S.poller); /* pairs with set_poller */
+}
+
+void weft__sched_set_poller(const weft__poller *poller) {
+  weft__store_release(&S.poller, poller); /* pairs with the loads */
+}
+
+int weft__poll_now(void) {
+  const weft__poller *pl = poller_if_waiters();
+  if (pl == NULL)
+    return 0;
+  int n = pl->wait(0);
+  weft__store_relaxed(&S.lastpoll, weft_now()); /* sysmon's hint */
+  return n > 0 ? pl->deliver() : 0;
+}
+
+/* Sets bits in an idle P's wake word and wakes its thread wherever it
+ * sleeps: on the word, or in the poller (the header's Dekker pair). */
+static void kick(weft__p *p, uint32_t bits) {
+  /* seq_cst RMW, then a seq_cst load: pairs with idle_sleep's store of
+   * in_poll and load of wake; release also pairs with go_idle's acquire */
+  atomic_fetch_or_explicit(&p->wake, bits, memory_order_seq_cst);
+  if (weft__load_seqcst(&p->in_poll))
+    weft__load_acquire(&S.poller)->brk(); /* set before in_poll was */
+  else
+    weft__futex_wake(&p->wake, 1);
+}
+
 static weft__p *idle_pop_locked(void) {
   weft__p *p = S.idle;
   if (p) {
@@ -255,9 +300,7 @@ void weft__wakep(void) {
     weft__add_seqcst(&S.nmspinning, -1);
     return;
   }
-  /* pairs with go_idle's acquire */
-  atomic_fetch_or_explicit(&p->wake, WAKE_WAKEP, memory_order_release);
-  weft__futex_wake(&p->wake, 1);
+  kick(p, WAKE_WAKEP);
 }
 
 /* A spinning P found work: stop counting it, and if it was the last
@@ -308,7 +351,8 @@ bool weft__sched_all_idle(void) {
    * one in a call with its P holds a P that is not idle. */
   if (weft__load_relaxed(&S.npidle) == S.nprocs &&
       weft__load_relaxed(&S.gq_len) == 0 && /* written under the lock */
-      weft__load_seqcst(&S.nhanded) == 0) { /* pairs with its RMWs */
+      weft__load_seqcst(&S.nhanded) == 0 && /* pairs with its RMWs */
+      weft__load_seqcst(&S.io_waiters) == 0) { /* likewise */
     ok = true;
     for (int i = 0; ok && i < S.nprocs; i++) {
       weft__p *p = S.allp[i];
@@ -476,6 +520,27 @@ static void leave_idle(weft__p *p) {
     await_wake(p);
 }
 
+/* Sleeps until a wake, the deadline (-ETIMEDOUT) or, in the poller,
+ * readiness (1: the caller delivers it once off the idle list); 0 for a
+ * wake or a break. */
+static int idle_sleep(weft__p *p, int64_t deadline) {
+  const weft__poller *pl = poller_if_waiters();
+  int32_t free_ = 0;
+  /* acq_rel: pairs with the release that ended the previous poll */
+  if (pl == NULL || !weft__cas_acqrel(&S.polling, &free_, 1))
+    return weft__futex_wait(&p->wake, 0, deadline);
+  weft__store_seqcst(&p->in_poll, 1); /* pairs with kick */
+  int n = 0;
+  if (weft__load_seqcst(&p->wake) == 0) /* likewise */
+    n = pl->wait(deadline);
+  weft__store_relaxed(&p->in_poll, 0); /* a late break is harmless */
+  weft__store_relaxed(&S.lastpoll, weft_now());
+  weft__store_release(&S.polling, 0); /* pairs with the CAS */
+  if (n > 0)
+    return 1;
+  return deadline != WEFT_FOREVER && deadline <= weft_now() ? -ETIMEDOUT : 0;
+}
+
 /* Parks the P's thread until woken or its next timer. Returns a G if one
  * turned up on the way, else NULL to look again. */
 static weft__g *go_idle(weft__p *p) {
@@ -519,8 +584,11 @@ static weft__g *go_idle(weft__p *p) {
       atomic_fetch_and_explicit(&p->wake, ~WAKE_TIMERS, memory_order_relaxed);
     /* Re-read after clearing the kick bit: a later add sets it again. */
     int64_t deadline = weft__timers_next(&p->timers);
-    if (weft__futex_wait(&p->wake, 0, deadline) == -ETIMEDOUT) {
+    int rc = idle_sleep(p, deadline);
+    if (rc != 0) {
       leave_idle(p);
+      if (rc > 0) /* readiness: its goroutines go on this P */
+        weft__load_acquire(&S.poller)->deliver(); /* set before polling */
       return NULL;
     }
   }
@@ -530,10 +598,8 @@ static weft__g *go_idle(weft__p *p) {
 
 void weft__timer_add_on(weft__p *p, weft__timer *t) {
   weft__timer_add(&p->timers, t);
-  if (p != weft__curp()) { /* it may be asleep until a later deadline */
-    atomic_fetch_or_explicit(&p->wake, WAKE_TIMERS, memory_order_release);
-    weft__futex_wake(&p->wake, 1);
-  }
+  if (p != weft__curp()) /* it may be asleep until a later deadline */
+    kick(p, WAKE_TIMERS);
 }
 
 void weft__timer_add_any(weft__timer *t) {
@@ -555,6 +621,8 @@ static weft__g *find_runnable(weft__p *p) {
      * it just after local_pick looked, and a seed would no longer replay. */
     if (g == NULL && !weft__det_enabled()) {
       g = weft__globrunqget(p, 0);
+      if (g == NULL && weft__poll_now() > 0)
+        continue; /* what it readied is on this P */
       if (g == NULL)
         g = spin_for_work(p);
     }

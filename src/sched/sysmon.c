@@ -20,6 +20,9 @@
  * It retakes the Ps of goroutines that stay in a system call
  * (sched/syscall.c), or in a raw blocking call while work waits
  * (sched/rawcall.c), looking every SYSCALL_INTERVAL while any may be.
+ * While anybody waits on an fd it polls the network when no thread has
+ * for POLL_STALE (Go's sysmon), so that readiness is not left waiting
+ * behind Ps that compute; what it finds goes to the global queue.
  * And it is where the deadlock detector looks (debug/deadlock.c, through
  * the weft__dl_tick hook), every
  * interval; a candidate deadlock shortens the next interval to confirm it.
@@ -37,6 +40,7 @@
 /* While a goroutine is in a system call: a P is handed off within two
  * looks of this (Go's sysmon starts at 20 us). */
 #define SYSCALL_INTERVAL (50 * WEFT_US)
+#define POLL_STALE (10 * WEFT_MS) /* Go's sysmon: 10 ms */
 
 /* Line-aligned: every park reads it, only sysmon writes it. */
 _Alignas(64) _Atomic int64_t weft__coarse_now;
@@ -52,6 +56,18 @@ static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
    * process had one P woken every interval). */
   return weft__load_relaxed(&p->runnext) != NULL || !weft__runq_empty(p) ||
          weft__timers_next(&p->timers) <= now - MIN_INTERVAL;
+}
+
+/* Polls if an fd has waiters and nobody polled for POLL_STALE; returns
+ * how soon to look again. The loads are hints (relaxed): a stale one only
+ * moves a poll by an interval. */
+static int64_t poll_if_stale(weft__sched *s, int64_t now) {
+  if (weft__load_relaxed(&s->io_waiters) == 0)
+    return WEFT_FOREVER;
+  if (weft__load_relaxed(&s->polling) == 0 &&
+      now - weft__load_relaxed(&s->lastpoll) >= POLL_STALE)
+    weft__poll_now();
+  return POLL_STALE;
 }
 
 static void *sysmon_main(void *arg) {
@@ -81,6 +97,9 @@ static void *sysmon_main(void *arg) {
       interval = interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2;
     if (raw < interval)
       interval = raw;
+    int64_t io = poll_if_stale(s, now);
+    if (io < interval)
+      interval = io;
     int64_t confirm = weft__dl_tick(); /* may not return: a deadlock */
     if (confirm < interval)
       interval = confirm;

@@ -56,6 +56,7 @@ static void waiter_clear(weft__waiter *w) {
   w->fired = NULL;
   w->counted = false;
   w->lock_wait = false;
+  w->io_wait = false;
   atomic_init(&w->state, WEFT__WAITING);
   w->timer.idx = -1;
   w->timer.heap = NULL;
@@ -127,7 +128,7 @@ uint32_t weft__wait(weft__waiter *w, void (*unlock)(void *), void *arg,
     if (weft__unlikely(weft__forked_child))
       weft__fork_misuse(reason); /* nobody is left to wake it */
     /* Counted before the unlock that lets wakers find w (base/hooks.h). */
-    w->counted = deadline == WEFT_FOREVER;
+    w->counted = deadline == WEFT_FOREVER && !w->io_wait;
     if (w->counted)
       weft__dl_thread_blocks();
     weft__thread_wait tw; /* for the dump: where this thread waits */
@@ -192,7 +193,9 @@ void weft__wake_claimed(weft__waiter *w) {
   /* Claimed before woken, and woken once (waiter.h's state machine). */
   weft__assert(weft__load_relaxed(&o->state) == WEFT__CLAIMED);
   weft__g *g = o->g; /* read before WOKEN: a thread owner may return then */
-  weft__put put = o->lock_wait ? WEFT__PUT_LOCAL : WEFT__PUT_NEXT; /* too */
+  weft__put put = o->lock_wait ? WEFT__PUT_LOCAL /* too */
+                  : o->io_wait ? WEFT__PUT_TAIL
+                               : WEFT__PUT_NEXT;
   if (g == NULL && o->counted)
     weft__dl_thread_woken(); /* before WOKEN: then the thread may run */
   o->fired = w;

@@ -50,6 +50,10 @@ struct weft__waiter {
                                 waiter is findable, read by the waker */
   bool lock_wait;            /* waits for a lock: woken with
                                 WEFT__PUT_LOCAL (sched/sched.c); as counted */
+  bool io_wait;              /* waits on an fd (io/): woken with
+                                WEFT__PUT_TAIL, in the poller's order, and a
+                                thread is never counted (the network may
+                                wake it); as counted */
   weft__timer timer;         /* the deadline of a goroutine */
 };
 
