@@ -569,6 +569,166 @@ WEFT_API int weft_group_wait(weft_group *g);
 /* Frees g (after wait). */
 WEFT_API void weft_group_free(weft_group *g);
 
+/* ---- file descriptors and the network (Go's netpoller) ----------------
+ *
+ * Straight-line blocking I/O for a goroutine per connection, as in Go: the
+ * calls below make the fd non-blocking, try the operation, and on EAGAIN
+ * park the caller until epoll says the fd is ready (or the deadline
+ * passes, or the context is done), then try again. A plain thread may call
+ * them too: it sleeps instead of parking. One poller serves the process;
+ * an idle P waits in it (Go's findrunnable), so readiness costs no extra
+ * thread.
+ *
+ * Results: a count (0 at end of file), or a negative errno: -EBADF for a
+ * bad fd and for an fd that weft_fd_close closed (also while waiting on
+ * it: Go's "use of closed network connection"), -ETIMEDOUT at the
+ * deadline, weft_ctx_err for a done context, and the call's own errors
+ * (-ECONNRESET, -EPIPE, ...). A call tries once before it looks at its
+ * deadline or context, so a past deadline makes it a non-blocking try.
+ * EINTR is retried. SIGPIPE never kills the program: a socket's writes add
+ * MSG_NOSIGNAL, and a write to a pipe holds SIGPIPE back in the calling
+ * thread and takes it, so both return -EPIPE. Each call has a deadline
+ * twin (_dl, an absolute weft_now() time) and a context twin (_ctx; a
+ * NULL ctx never ends).
+ *
+ * Regular files and directories cannot be polled: the same calls do the
+ * plain blocking call inside weft_syscall_enter/_exit, as Go's os.File
+ * does; the deadline and context are looked at once, before the call
+ * (a past one gives -ETIMEDOUT without it).
+ *
+ * The fd belongs to weft from the first call to weft_fd_close: close it
+ * with weft_fd_close, which wakes every waiter with -EBADF and closes the
+ * fd once no call is using it, so that its number is never reused under a
+ * running call. An fd closed by other means must be given to
+ * weft_fd_forget before its number is reused (libdill's fdclean), or a
+ * later fd with that number may wait forever. The first call sets
+ * O_NONBLOCK on the fd's open file description, which its dups and other
+ * processes share. Fds up to 2^20. The dump shows a waiting goroutine as
+ * [IO wait]; the deadlock report never counts it as asleep (the network
+ * may wake it). */
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define WEFT_READ 1  /* weft_fd_wait, weft_fd_set_deadline: reading */
+#define WEFT_WRITE 2 /* writing */
+
+/* Waits until fd is readable (WEFT_READ) or writable (WEFT_WRITE): 0, or an
+ * error as above; -EINVAL for other events. */
+WEFT_API int weft_fd_wait(int fd, int events);
+WEFT_API int weft_fd_wait_dl(int fd, int events, int64_t deadline);
+WEFT_API int weft_fd_wait_ctx(weft_ctx *ctx, int fd, int events);
+
+/* read(2): at most n bytes, as soon as any are there. */
+WEFT_API ssize_t weft_fd_read(int fd, void *buf, size_t n);
+WEFT_API ssize_t weft_fd_read_dl(int fd, void *buf, size_t n, int64_t deadline);
+WEFT_API ssize_t weft_fd_read_ctx(weft_ctx *ctx, int fd, void *buf, size_t n);
+/* Writes all n bytes, across partial writes. Returns n; or, when an error
+ * or the deadline stops it after some bytes, that shorter count (the next
+ * call reports the error); or the error when nothing was written. A pipe
+ * whose reader is gone gives -EPIPE, without SIGPIPE. */
+WEFT_API ssize_t weft_fd_write(int fd, const void *buf, size_t n);
+WEFT_API ssize_t weft_fd_write_dl(int fd, const void *buf, size_t n,
+                                  int64_t deadline);
+WEFT_API ssize_t weft_fd_write_ctx(weft_ctx *ctx, int fd, const void *buf,
+                                   size_t n);
+/* readv(2), as read; writev(2), writing every iov in full, as write. The
+ * iov array is not changed. At most IOV_MAX entries (-EINVAL). */
+WEFT_API ssize_t weft_fd_readv(int fd, const struct iovec *iov, int iovcnt);
+WEFT_API ssize_t weft_fd_readv_dl(int fd, const struct iovec *iov, int iovcnt,
+                                  int64_t deadline);
+WEFT_API ssize_t weft_fd_readv_ctx(weft_ctx *ctx, int fd,
+                                   const struct iovec *iov, int iovcnt);
+WEFT_API ssize_t weft_fd_writev(int fd, const struct iovec *iov, int iovcnt);
+WEFT_API ssize_t weft_fd_writev_dl(int fd, const struct iovec *iov,
+                                   int iovcnt, int64_t deadline);
+WEFT_API ssize_t weft_fd_writev_ctx(weft_ctx *ctx, int fd,
+                                    const struct iovec *iov, int iovcnt);
+/* recv(2) and send(2) on a socket; send writes all n bytes, as write, and
+ * always adds MSG_NOSIGNAL. */
+WEFT_API ssize_t weft_fd_recv(int fd, void *buf, size_t n, int flags);
+WEFT_API ssize_t weft_fd_recv_dl(int fd, void *buf, size_t n, int flags,
+                                 int64_t deadline);
+WEFT_API ssize_t weft_fd_recv_ctx(weft_ctx *ctx, int fd, void *buf, size_t n,
+                                  int flags);
+WEFT_API ssize_t weft_fd_send(int fd, const void *buf, size_t n, int flags);
+WEFT_API ssize_t weft_fd_send_dl(int fd, const void *buf, size_t n, int flags,
+                                 int64_t deadline);
+WEFT_API ssize_t weft_fd_send_ctx(weft_ctx *ctx, int fd, const void *buf,
+                                  size_t n, int flags);
+/* recvfrom(2) and sendto(2): one datagram each (sendto does not loop). */
+WEFT_API ssize_t weft_fd_recvfrom(int fd, void *buf, size_t n, int flags,
+                                  struct sockaddr *from, socklen_t *fromlen);
+WEFT_API ssize_t weft_fd_recvfrom_dl(int fd, void *buf, size_t n, int flags,
+                                     struct sockaddr *from,
+                                     socklen_t *fromlen, int64_t deadline);
+WEFT_API ssize_t weft_fd_recvfrom_ctx(weft_ctx *ctx, int fd, void *buf,
+                                      size_t n, int flags,
+                                      struct sockaddr *from,
+                                      socklen_t *fromlen);
+WEFT_API ssize_t weft_fd_sendto(int fd, const void *buf, size_t n, int flags,
+                                const struct sockaddr *to, socklen_t tolen);
+WEFT_API ssize_t weft_fd_sendto_dl(int fd, const void *buf, size_t n,
+                                   int flags, const struct sockaddr *to,
+                                   socklen_t tolen, int64_t deadline);
+WEFT_API ssize_t weft_fd_sendto_ctx(weft_ctx *ctx, int fd, const void *buf,
+                                    size_t n, int flags,
+                                    const struct sockaddr *to,
+                                    socklen_t tolen);
+/* accept4(2): the new connection's fd, non-blocking and close-on-exec.
+ * -EMFILE and -ENFILE are returned as they are: back off and retry, as
+ * Go's http.Server does (examples/echo_server.c). */
+WEFT_API int weft_fd_accept(int fd, struct sockaddr *addr, socklen_t *len);
+WEFT_API int weft_fd_accept_dl(int fd, struct sockaddr *addr, socklen_t *len,
+                               int64_t deadline);
+WEFT_API int weft_fd_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
+                                socklen_t *len);
+/* connect(2), waiting for the connection: 0, or its error (-ECONNREFUSED,
+ * ...). On a timeout the socket is left half-connected: close it. */
+WEFT_API int weft_fd_connect(int fd, const struct sockaddr *addr,
+                             socklen_t len);
+WEFT_API int weft_fd_connect_dl(int fd, const struct sockaddr *addr,
+                                socklen_t len, int64_t deadline);
+WEFT_API int weft_fd_connect_ctx(weft_ctx *ctx, int fd,
+                                 const struct sockaddr *addr, socklen_t len);
+
+/* Go's SetReadDeadline/SetWriteDeadline: a deadline for every call on fd
+ * in the directions given (WEFT_READ, WEFT_WRITE or both), on top of each
+ * call's own; WEFT_FOREVER clears it. Calls already waiting see the change
+ * at once (a past deadline wakes them with -ETIMEDOUT). 0 or -EBADF,
+ * -EINVAL. */
+WEFT_API int weft_fd_set_deadline(int fd, int events, int64_t deadline);
+/* Closes fd (see above): wakes its waiters, waits for the calls in flight
+ * to leave (not for one blocked on a regular file), closes it, and
+ * returns close's result: 0, or -EBADF if it is not open or already
+ * closed through weft. */
+WEFT_API int weft_fd_close(int fd);
+/* Forgets what weft knows of fd, after it was closed by other means;
+ * waiters are woken with -EBADF. 0 or -EBADF for a negative fd. */
+WEFT_API int weft_fd_forget(int fd);
+
+/* Go's net.Dial: a connected, non-blocking stream socket to address, or a
+ * negative errno. network "tcp" (v4 or v6), "tcp4", "tcp6": address is
+ * "host:port", "[v6::addr]:port"; "unix": a socket path. Each resolved
+ * address is tried in order. A name (not a numeric address) is looked up
+ * with getaddrinfo in a goroutine inside the syscall handoff; the
+ * deadline or context also bounds the lookup (the caller returns at once;
+ * the lookup finishes on its own). Errors: -EINVAL for a malformed
+ * network or address, -ENOENT for a name that does not exist (Go's "no
+ * such host"), -EAGAIN for a temporary lookup failure, and connect's
+ * (-ECONNREFUSED, -ETIMEDOUT, weft_ctx_err). Close the fd with
+ * weft_fd_close. */
+WEFT_API int weft_dial(const char *network, const char *address);
+WEFT_API int weft_dial_dl(const char *network, const char *address,
+                          int64_t deadline);
+WEFT_API int weft_dial_ctx(weft_ctx *ctx, const char *network,
+                           const char *address);
+/* Go's net.Listen: a listening, non-blocking socket (SO_REUSEADDR,
+ * backlog SOMAXCONN) bound to address, as for weft_dial; an empty host
+ * (":8080") listens on every address, port 0 on a free port
+ * (getsockname tells which). "unix": a path, which must not exist. */
+WEFT_API int weft_listen(const char *network, const char *address);
+
 /* ---- diagnostics ------------------------------------------------------- */
 
 /* Go's goroutine dump (what SIGQUIT prints in Go): writes every goroutine

@@ -4,7 +4,7 @@
 # Usage: scripts/check-layers.sh [SRC_DIR]   (default: the project's src/)
 # The layers, lowest first; a file may include its own layer and any layer
 # to its left:
-layers=(base arch sched wait chan sync ctx debug)
+layers=(base arch sched wait chan sync ctx io debug)
 set -uo pipefail
 cd "${1:-$(dirname "$0")/../src}" || exit 1
 

@@ -1,7 +1,7 @@
 /* hooks.h -- the one door from the runtime core to its diagnostics
  * (debug/), in the manner of mimalloc's track.h and Go's race0.go.
  *
- * The core (sched/, wait/, chan/, sync/, ctx/) never includes debug/. It
+ * The core (sched/, wait/, chan/, sync/, ctx/, io/) never includes debug/. It
  * calls the named hooks below, and debug/ implements them. Each costs the
  * normal build nothing or one predictable branch:
  *
