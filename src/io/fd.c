@@ -27,21 +27,27 @@
 
 /* ---- holds -------------------------------------------------------------- */
 
+/* Locks pd once no close(2) of the number's previous fd is running: fd
+ * may be a new one that already has the number. */
+static void lock_settled(weft__pd *pd) {
+  for (;;) {
+    weft__pd_lock(pd);
+    if (pd->state != PD_RECYCLING)
+      return;
+    weft__pd_unlock(pd);
+    sched_yield(); /* one close(2) */
+  }
+}
+
 int weft__fd_enter(int fd, weft__pd **pdp, bool *file, bool *socket) {
   weft__pd *pd;
   int rc = weft__pd_get(fd, &pd);
   if (rc)
     return rc;
-  for (;;) {
-    weft__pd_lock(pd);
-    if (pd->closing) {
-      weft__pd_unlock(pd);
-      return -EBADF;
-    }
-    if (pd->state != PD_RECYCLING)
-      break;
-    weft__pd_unlock(pd); /* a close(2) of the old fd is running */
-    sched_yield();
+  lock_settled(pd);
+  if (pd->closing) {
+    weft__pd_unlock(pd);
+    return -EBADF;
   }
   pd->refs++;
   bool fresh = pd->state == PD_NEW;
@@ -284,7 +290,7 @@ int weft_fd_set_deadline(int fd, int events, int64_t deadline) {
     return -EBADF;
   unsigned mask = 0;
   weft__waiter *woken = NULL;
-  weft__pd_lock(pd);
+  lock_settled(pd);
   if (pd->closing) {
     weft__pd_unlock(pd);
     return -EBADF;
@@ -308,8 +314,8 @@ int weft_fd_close(int fd) {
   if (pd == NULL)
     return close(fd) < 0 && errno != EINTR ? -errno : 0; /* never seen */
   weft__waiter *woken = NULL;
-  weft__pd_lock(pd);
-  if (pd->closing || pd->state == PD_RECYCLING) {
+  lock_settled(pd);
+  if (pd->closing) {
     weft__pd_unlock(pd);
     return -EBADF;
   }
@@ -353,7 +359,7 @@ int weft_fd_forget(int fd) {
   if (pd == NULL)
     return 0;
   weft__waiter *woken = NULL;
-  weft__pd_lock(pd);
+  lock_settled(pd);
   if (pd->state == PD_POLLED || pd->state == PD_FILE) {
     weft__pd_claim_all(pd, 1u << PD_R | 1u << PD_W, &woken);
     weft__pd_unregister(pd, fd); /* waiters see the new gen: -EBADF */
