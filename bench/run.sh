@@ -42,14 +42,22 @@ PROCS=$(nproc)
 # calls, and the cost of an enter/exit pair that does not block; neither
 # side should be worse than Go's. syscallraw is syscall with weft's calls
 # unbracketed (raw): built from the same sources on both sides.
-WORKLOADS=(spawn pingpong prodcons select mutex rwmutex sieve ring parked workerpool timers syscall syscallraw syscallpair)
+# echo, echop99 and accept are the network workloads (bench/c/echo.c): one
+# server program under three names, against one load generator
+# (bench/c/echoload.c) for both sides. echo's target is 1.25x Go's
+# throughput (its figure is ns per request, so 0.8); echop99's a p99 no
+# worse than Go's; accept's at most 0.8x Go's time.
+WORKLOADS=(spawn pingpong prodcons select mutex rwmutex sieve ring parked workerpool timers syscall syscallraw syscallpair echo echop99 accept)
 declare -A TARGET=(
   [spawn]=0.15 [pingpong]=0.30 [prodcons]=0.50 [select]=0.45 [mutex]=1.0
   [rwmutex]=1.0 [sieve]=0.50 [ring]=0.25 [parked]=1.6 [workerpool]=0.50
   [timers]=0.50 [syscall]=1.0 [syscallraw]=1.0 [syscallpair]=1.0
+  [echo]=0.80 [echop99]=1.0 [accept]=0.80
 )
 # Workloads built from another workload's sources, on both sides.
-declare -A SOURCE=([syscallraw]=syscall)
+declare -A SOURCE=([syscallraw]=syscall [echop99]=echo [accept]=echo)
+# The network workloads' load generator, the same program for both sides.
+export WEFT_BENCH_LOADGEN=$BUILD/bench/echoload
 
 die() {
   printf 'bench: %s\n' "$*" >&2
