@@ -1,11 +1,13 @@
 /*
  * echo_server.c -- a goroutine per connection, as a Go server is written:
  * straight-line blocking reads and writes, an idle timeout per
- * connection, and an accept loop that backs off when out of fds.
+ * connection, an accept loop that backs off when out of fds, and a clean
+ * shutdown through a context.
  *
  * In Go:
  *
  *     ln, _ := net.Listen("tcp", "127.0.0.1:0")
+ *     go func() { <-ctx.Done(); ln.Close() }()       // shutdown
  *     for {
  *         c, err := ln.Accept()
  *         if err != nil { time.Sleep(backoff); continue }  // EMFILE
@@ -21,7 +23,9 @@
  *     }
  *
  * weft's calls park the goroutine on EAGAIN until the poller says the fd
- * is ready, so each connection costs a goroutine, not a thread.
+ * is ready, so each connection costs a goroutine, not a thread. The _ctx
+ * twins end when the server's context is cancelled, so shutting down is
+ * one weft_ctx_cancel: the accept loop and every connection return.
  *
  * Run: ./echo_server            (a self-test: 200 clients on loopback)
  *      ./echo_server -l ADDR    (serve on ADDR, e.g. 127.0.0.1:7000)
@@ -49,7 +53,8 @@ static void check(int ok, const char *what) {
     failures++;
 }
 
-static atomic_int served, idled;
+static atomic_int served, idled, listener_closed;
+static weft_ctx *server_ctx; /* cancelled to shut the server down */
 
 /* ---- the server --------------------------------------------------------- */
 
@@ -58,7 +63,7 @@ static void serve_conn(void *arg) {
   char buf[4096];
   for (;;) {
     weft_fd_set_deadline(fd, WEFT_READ, weft_now() + IDLE);
-    ssize_t n = weft_fd_read(fd, buf, sizeof buf);
+    ssize_t n = weft_fd_read_ctx(server_ctx, fd, buf, sizeof buf);
     if (n == -ETIMEDOUT)
       atomic_fetch_add(&idled, 1);
     if (n <= 0)
@@ -74,7 +79,7 @@ static void accept_loop(void *arg) {
   int ln = (int)(intptr_t)arg;
   int64_t backoff = 0;
   for (;;) {
-    int fd = weft_fd_accept(ln, NULL, NULL);
+    int fd = weft_fd_accept_ctx(server_ctx, ln, NULL, NULL);
     if (fd == -EMFILE || fd == -ENFILE) { /* as Go's http.Server */
       backoff = backoff ? backoff * 2 : 5 * WEFT_MS;
       if (backoff > WEFT_SEC)
@@ -83,11 +88,13 @@ static void accept_loop(void *arg) {
       continue;
     }
     if (fd < 0)
-      return; /* the listener was closed: -EBADF */
+      break; /* -ECANCELED: shutting down */
     backoff = 0;
     if (weft_go(serve_conn, (void *)(intptr_t)fd) != 0)
       weft_fd_close(fd);
   }
+  weft_fd_close(ln);
+  atomic_store(&listener_closed, 1);
 }
 
 /* ---- the self-test's clients ------------------------------------------ */
@@ -146,6 +153,7 @@ static int self_test(void) {
   snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
   printf("echo server on %s, %d clients x %d round trips\n", addr, CLIENTS,
          ROUNDS);
+  server_ctx = weft_ctx_with_cancel(weft_ctx_background());
   weft_go(accept_loop, (void *)(intptr_t)ln);
 
   int64_t t0 = weft_now();
@@ -167,10 +175,29 @@ static int self_test(void) {
   check(closed && waited >= IDLE - 5 * WEFT_MS, what);
   check(atomic_load(&idled) == 1, "exactly one connection timed out idle");
 
-  weft_fd_close(ln); /* wakes the accept loop with -EBADF */
-  for (int i = 0; i < 200 && atomic_load(&served) < CLIENTS + 1; i++)
+  /* Shutdown with connections open: their clients see the end of stream. */
+  int open_fds[3];
+  for (int i = 0; i < 3; i++)
+    open_fds[i] = weft_dial("tcp", addr);
+  weft_fd_write(open_fds[0], "x", 1); /* one connection busy, two silent */
+  char c;
+  check(weft_fd_read(open_fds[0], &c, 1) == 1 && c == 'x', "a connection is open");
+  weft_ctx_cancel(server_ctx);
+  int64_t t1 = weft_now();
+  int ended = 0;
+  for (int i = 0; i < 3; i++) {
+    ended += weft_fd_read_dl(open_fds[i], &c, 1, weft_now() + 5 * WEFT_SEC) == 0;
+    weft_fd_close(open_fds[i]);
+  }
+  /* At once: not the idle timeout's doing. */
+  check(ended == 3 && weft_now() - t1 < IDLE / 2,
+        "shutdown closes every open connection at once");
+  for (int i = 0; i < 200 && (atomic_load(&served) < CLIENTS + 4 ||
+                              !atomic_load(&listener_closed)); i++)
     weft_sleep(5 * WEFT_MS);
-  check(atomic_load(&served) == CLIENTS + 1, "every connection's goroutine ended");
+  check(atomic_load(&served) == CLIENTS + 4, "every connection's goroutine ended");
+  check(weft_dial("tcp", addr) == -ECONNREFUSED, "the listener is closed");
+  weft_ctx_unref(server_ctx);
   printf("%s\n", failures ? "FAILED" : "all ok");
   return failures != 0;
 }
@@ -182,6 +209,7 @@ static int app(int argc, char **argv) {
       fprintf(stderr, "listen %s: %s\n", argv[2], strerror(-ln));
       return 1;
     }
+    server_ctx = weft_ctx_with_cancel(weft_ctx_background());
     accept_loop((void *)(intptr_t)ln);
     return 1;
   }
