@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "io/fd.h"
+#include "sched/runq.h"
 
 #define S weft__sched_g
 
@@ -189,6 +190,17 @@ int weft__fd_park(weft__pd *pd, int dir, int64_t dl, weft_ctx *ctx) {
 
 /* ---- operations --------------------------------------------------------- */
 
+/* A call on a file never parks, so it is a scheduling point instead: a
+ * goroutine that reads file after file yields to the others waiting for
+ * its P (scheduling is cooperative; Go preempts). */
+static void yield_if_others(void) {
+  weft__p *p = weft__curp();
+  if (p && (weft__load_relaxed(&p->runnext) != NULL || /* a hint */
+            !weft__runq_empty(p) ||
+            weft__load_relaxed(&weft__sched_g.gq_len) != 0))
+    weft_yield();
+}
+
 /* A file's call: it cannot wait for readiness, so the deadlines and ctx are
  * looked at once, before it. */
 static ssize_t file_call(weft__pd *pd, int fd, int dir, int64_t dl,
@@ -207,6 +219,7 @@ static ssize_t file_call(weft__pd *pd, int fd, int dir, int64_t dl,
     ;
   r = r < 0 ? -errno : r; /* errno is this thread's until the exit */
   weft_syscall_exit();
+  yield_if_others();
   return r;
 }
 
