@@ -18,9 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "loadgen.h"
 #include "weft.h"
-
-extern char **environ;
 
 static void serve_conn(void *arg) {
   int fd = (int)(intptr_t)arg;
@@ -44,49 +43,6 @@ static void accept_loop(void *arg) {
       return;
     weft_go(serve_conn, (void *)(intptr_t)fd);
   }
-}
-
-/* Runs the load generator with args, its output into out. */
-static int run_loadgen(const char *self, char *const args[], char *out,
-                       size_t cap) {
-  char path[4096];
-  const char *env = getenv("WEFT_BENCH_LOADGEN");
-  if (env) {
-    snprintf(path, sizeof path, "%s", env);
-  } else {
-    char copy[4096];
-    snprintf(copy, sizeof copy, "%s", self);
-    snprintf(path, sizeof path, "%s/echoload", dirname(copy));
-  }
-  int p[2];
-  if (pipe(p) != 0)
-    return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  posix_spawn_file_actions_addclose(&fa, p[0]);
-  char *argv[8] = {path};
-  for (int i = 0; args[i] && i < 6; i++)
-    argv[i + 1] = args[i];
-  pid_t pid;
-  int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) {
-    fprintf(stderr, "echo: cannot run %s: %s\n", path, strerror(rc));
-    return -1;
-  }
-  size_t got = 0;
-  ssize_t n;
-  while (got + 1 < cap && (n = weft_fd_read(p[0], out + got, cap - 1 - got)) > 0)
-    got += (size_t)n;
-  out[got] = '\0';
-  weft_fd_close(p[0]);
-  int status;
-  weft_syscall_enter();
-  waitpid(pid, &status, 0);
-  weft_syscall_exit();
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 static int app(int argc, char **argv) {

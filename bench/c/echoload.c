@@ -10,6 +10,9 @@
  *   echoload accept ADDR TOTAL CONC SIZE
  *     TOTAL connections, CONC at a time: connect, one SIZE-byte round
  *     trip, close. Prints "MS 0", the time for all of them.
+ *   echoload http ADDR CONNS SECONDS
+ *     as echo, but each round trip is a keep-alive "GET /" answered by
+ *     "Hello, world\n" (bench/c/http.c), headers and body checked.
  * Exits 1 on any error or wrong byte. */
 #include <errno.h>
 #include <stdatomic.h>
@@ -73,9 +76,44 @@ static int round_trip(int fd, char *out, char *in, uint32_t seq) {
   return 0;
 }
 
+static const char http_req[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+static int http_mode;
+
+/* One keep-alive request on fd: 0, or -1 after reporting. in holds at
+ * least 1024 bytes. */
+static int http_trip(int fd, char *in) {
+  ssize_t n = weft_fd_write(fd, http_req, sizeof http_req - 1);
+  if (n != (ssize_t)sizeof http_req - 1) {
+    fail("write", (long)n);
+    return -1;
+  }
+  size_t got = 0;
+  for (;;) {
+    n = weft_fd_read(fd, in + got, 1023 - got);
+    if (n <= 0) {
+      fail("read", (long)n);
+      return -1;
+    }
+    got += (size_t)n;
+    in[got] = '\0';
+    char *body = strstr(in, "\r\n\r\n");
+    if (body && strcmp(body + 4, "Hello, world\n") == 0)
+      break; /* one response at a time: nothing follows it */
+    if (got == 1023 || (body && strlen(body + 4) >= 13)) {
+      fail("bad response", (long)got);
+      return -1;
+    }
+  }
+  if (strncmp(in, "HTTP/1.1 200", 12) != 0) {
+    fail("not 200", 0);
+    return -1;
+  }
+  return 0;
+}
+
 static void echo_conn(void *arg) {
   (void)arg;
-  char *out = malloc(size), *in = malloc(size);
+  char *out = malloc(size), *in = malloc(size < 1024 ? 1024 : size);
   int fd = weft_dial("tcp", addr);
   if (fd < 0 || !out || !in) {
     fail("dial", fd);
@@ -86,7 +124,7 @@ static void echo_conn(void *arg) {
   uint64_t mine = 0, local[BUCKETS * 4] = {0};
   for (uint32_t seq = 0; atomic_load_explicit(&phase, memory_order_relaxed) < 2; seq++) {
     int64_t t0 = weft_now();
-    if (round_trip(fd, out, in, seq))
+    if (http_mode ? http_trip(fd, in) : round_trip(fd, out, in, seq))
       break;
     if (atomic_load_explicit(&phase, memory_order_relaxed) == 1) {
       mine++;
@@ -175,7 +213,14 @@ static int app(int argc, char **argv) {
     size = (size_t)atoi(argv[5]);
     return run_accept(atoi(argv[3]), atoi(argv[4]));
   }
+  if (argc == 5 && strcmp(argv[1], "http") == 0) {
+    addr = argv[2];
+    size = 16;
+    http_mode = 1;
+    return run_echo(atoi(argv[3]), atof(argv[4]));
+  }
   fprintf(stderr, "usage: echoload echo ADDR CONNS SIZE SECONDS\n"
+                  "       echoload http ADDR CONNS SECONDS\n"
                   "       echoload accept ADDR TOTAL CONC SIZE\n");
   return 2;
 }
