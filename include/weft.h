@@ -699,9 +699,11 @@ WEFT_API int weft_fd_connect_ctx(weft_ctx *ctx, int fd,
  * -EINVAL. */
 WEFT_API int weft_fd_set_deadline(int fd, int events, int64_t deadline);
 /* Closes fd (see above): wakes its waiters, waits for the calls in flight
- * to leave (not for one blocked on a regular file), closes it, and
- * returns close's result: 0, or -EBADF if it is not open or already
- * closed through weft. */
+ * to leave, closes it, and returns close's result: 0, or -EBADF if it is
+ * not open or already closed through weft. A call blocked on a regular
+ * file is not waited for: this returns 0 and that call closes fd when it
+ * returns. In the child of a fork(2), this is close(2), leaving the
+ * parent's poller alone (the other weft_fd_* calls abort there). */
 WEFT_API int weft_fd_close(int fd);
 /* Forgets what weft knows of fd, after it was closed by other means;
  * waiters are woken with -EBADF. 0 or -EBADF for a negative fd. */

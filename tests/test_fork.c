@@ -2,6 +2,7 @@
  * started runtime, weft_go and blocking calls abort naming the rule, from a
  * plain thread and from a goroutine; exec works; the parent goes on; a
  * child forked before the runtime started runs one of its own. */
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "weft_test.h"
@@ -135,5 +136,60 @@ START_TEST(test_fork_before_start_gets_a_runtime) {
 }
 END_TEST
 
+/* The poller's fds in a child: weft_fd_close is close(2) and leaves the
+ * parent's epoll set alone (a child closing what it inherited before exec
+ * must not unregister the parent's fds); any other weft_fd_* aborts. */
+static int g_sv[2];
+static char g_got;
+static ssize_t g_read;
+static weft_waitgroup g_reader = WEFT_WAITGROUP_INIT;
+
+static void fd_reader(void *arg) {
+  (void)arg;
+  g_read = weft_fd_read_dl(g_sv[0], &g_got, 1, weft_now() + 10 * WEFT_SEC);
+  weft_wg_done(&g_reader);
+}
+
+static void child_fd_close(void) {
+  if (weft_fd_close(g_sv[0]) != 0 || weft_fd_close(g_sv[1]) != 0)
+    _exit(4);
+}
+
+static void child_fd_read(void) {
+  char c;
+  weft_fd_read(g_sv[0], &c, 1);
+}
+
+START_TEST(test_fork_leaves_the_poller_alone) {
+  ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, g_sv), 0);
+  weft_wg_add(&g_reader, 1);
+  go_or_die(fd_reader, NULL);
+  /* Until the reader is parked on its fd: registered with epoll. */
+  char dump[8192];
+  for (int i = 0; i < 1000; i++) {
+    FILE *f = fmemopen(dump, sizeof dump, "w");
+    weft_dump(f);
+    fclose(f);
+    if (strstr(dump, "[IO wait"))
+      break;
+    weft_sleep(WEFT_MS);
+  }
+  ck_assert_msg(strstr(dump, "[IO wait"), "no reader in IO wait: %s", dump);
+  char buf[1024];
+  int st = fork_child(child_fd_close, buf, sizeof buf);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st,
+                buf);
+  expect_abort(child_fd_read, "weft: a weft_fd_* call " RULE);
+  /* The parent's reader still hears its fd. */
+  ck_assert_int_eq(write(g_sv[1], "k", 1), 1);
+  weft_wg_wait(&g_reader);
+  ck_assert_int_eq(g_read, 1);
+  ck_assert_int_eq(g_got, 'k');
+  ck_assert_int_eq(weft_fd_close(g_sv[0]), 0);
+  ck_assert_int_eq(weft_fd_close(g_sv[1]), 0);
+}
+END_TEST
+
 WEFT_TEST_MAIN("fork", test_fork_from_plain_thread, test_fork_from_goroutine,
-               test_fork_before_start_gets_a_runtime)
+               test_fork_before_start_gets_a_runtime,
+               test_fork_leaves_the_poller_alone)

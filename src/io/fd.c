@@ -323,7 +323,9 @@ int weft_fd_set_deadline(int fd, int events, int64_t deadline) {
 static void unlock_pd(void *pd) { weft__pd_unlock(pd); }
 
 int weft_fd_close(int fd) {
-  weft__pd *pd = weft__pd_find(fd);
+  /* In a forked child the pds and the epoll set are the parent's: a child
+   * closing what it inherited before exec must not touch them. */
+  weft__pd *pd = weft__forked_child ? NULL : weft__pd_find(fd);
   if (pd == NULL)
     return close(fd) < 0 && errno != EINTR ? -errno : 0; /* never seen */
   weft__waiter *woken = NULL;
@@ -368,7 +370,7 @@ int weft_fd_close(int fd) {
 int weft_fd_forget(int fd) {
   if (fd < 0)
     return -EBADF;
-  weft__pd *pd = weft__pd_find(fd);
+  weft__pd *pd = weft__forked_child ? NULL : weft__pd_find(fd); /* as close */
   if (pd == NULL)
     return 0;
   weft__waiter *woken = NULL;

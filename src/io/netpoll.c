@@ -161,6 +161,8 @@ static weft__pd *chunk_new(void) {
 int weft__pd_get(int fd, weft__pd **out) {
   if (fd < 0 || fd >= WEFT__PD_MAX_FD)
     return -EBADF;
+  if (weft__unlikely(weft__forked_child)) /* the epoll set is the parent's */
+    weft__fork_misuse("a weft_fd_* call");
   pthread_once(&init_once, poller_init);
   if (init_err)
     return init_err;
