@@ -684,7 +684,8 @@ WEFT_API int weft_fd_accept_dl(int fd, struct sockaddr *addr, socklen_t *len,
 WEFT_API int weft_fd_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
                                 socklen_t *len);
 /* connect(2), waiting for the connection: 0, or its error (-ECONNREFUSED,
- * ...). On a timeout the socket is left half-connected: close it. */
+ * ...; -EAGAIN at once for a unix socket whose listener's backlog is full,
+ * as in Go). On a timeout the socket is left half-connected: close it. */
 WEFT_API int weft_fd_connect(int fd, const struct sockaddr *addr,
                              socklen_t len);
 WEFT_API int weft_fd_connect_dl(int fd, const struct sockaddr *addr,

@@ -65,11 +65,17 @@ int weft__fd_enter(int fd, weft__pd **pdp, bool *file, bool *socket) {
   return 0;
 }
 
+/* close(2): 0 or a negative errno; EINTR is 0, since Linux closes the fd
+ * even then. */
+static int close_fd(int fd) {
+  int rc = (int)weft__io_rc(close(fd));
+  return rc == -EINTR ? 0 : rc;
+}
+
 /* The real close, once no call holds the pd; the caller set RECYCLING.
  * Wakes a weft_fd_close waiting for it with the result. */
 static int finish_close(weft__pd *pd, int fd) {
-  int rc = close(fd) < 0 && errno != EINTR ? -errno : 0; /* Linux closes
-                                                   even on EINTR */
+  int rc = close_fd(fd);
   weft__pd_lock(pd);
   pd->state = PD_NEW;
   pd->closing = false;
@@ -118,14 +124,12 @@ static void unlock_park(void *arg) {
 }
 
 /* Under the locks: the result of a park that need not wait, or 1. */
-static int park_now(weft__pd *pd, int dir, int64_t dl, weft_chan *done,
-                    weft_ctx *ctx) {
+static int park_now(weft__pd *pd, int dir, uint32_t seen, int64_t dl,
+                    weft_chan *done, weft_ctx *ctx) {
   if (pd->closing || pd->state != PD_POLLED)
     return -EBADF; /* closed, or forgotten and maybe reused */
-  if (pd->ready[dir]) {
-    pd->ready[dir] = false;
-    return 0;
-  }
+  if (weft__load_relaxed(&pd->seq[dir]) != seen) /* written under lock */
+    return 0; /* an event since the attempt: try again */
   if (done && weft__load_relaxed(&done->closed)) /* under its lock */
     return weft_ctx_err(ctx);
   if (weft__past(earlier(dl, pd->deadline[dir])))
@@ -156,7 +160,8 @@ static int park_end(weft__pd *pd, int dir, int64_t dl, weft_chan *done,
   return late ? -ETIMEDOUT : 0; /* not late: a deadline moved later */
 }
 
-int weft__fd_park(weft__pd *pd, int dir, int64_t dl, weft_ctx *ctx) {
+int weft__fd_park(weft__pd *pd, int dir, uint32_t seen, int64_t dl,
+                  weft_ctx *ctx) {
   weft_chan *done = weft_ctx_done(ctx);
   weft__waiter owner, cases[2];
   weft__waiter_init(&owner);
@@ -170,7 +175,7 @@ int weft__fd_park(weft__pd *pd, int dir, int64_t dl, weft_ctx *ctx) {
   if (done)
     weft__spin_lock(&done->lock);
   weft__pd_lock(pd);
-  int rc = park_now(pd, dir, dl, done, ctx);
+  int rc = park_now(pd, dir, seen, dl, done, ctx);
   if (rc != 1) {
     weft__pd_unlock(pd);
     if (done)
@@ -215,9 +220,8 @@ static ssize_t file_call(weft__pd *pd, int fd, int dir, int64_t dl,
     return -ETIMEDOUT;
   ssize_t r;
   weft_syscall_enter();
-  while ((r = fn(fd, false, arg)) < 0 && errno == EINTR)
+  while ((r = fn(fd, false, arg)) == -EINTR)
     ;
-  r = r < 0 ? -errno : r; /* errno is this thread's until the exit */
   weft_syscall_exit();
   yield_if_others();
   return r;
@@ -235,16 +239,15 @@ ssize_t weft__fd_do(int fd, int dir, int64_t dl, weft_ctx *ctx,
     r = file_call(pd, fd, dir, dl, ctx, fn, arg);
   } else {
     for (;;) {
+      uint32_t seen = weft__pd_seq(pd, dir);
       r = fn(fd, sock, arg);
       if (r >= 0)
         break;
-      if (errno == EINTR)
+      if (r == -EINTR)
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        r = -errno;
+      if (r != -EAGAIN && r != -EWOULDBLOCK)
         break;
-      }
-      if ((r = weft__fd_park(pd, dir, dl, ctx)) != 0)
+      if ((r = weft__fd_park(pd, dir, seen, dl, ctx)) != 0)
         break;
     }
   }
@@ -263,16 +266,10 @@ static int dir_of(int events) {
 static ssize_t ready_now(int fd, bool socket, void *arg) {
   (void)socket;
   struct pollfd p = {fd, *(int *)arg == PD_R ? POLLIN : POLLOUT, 0};
-  int n = poll(&p, 1, 0);
-  if (n < 0)
-    return -1;
-  if (n == 1 && (p.revents & POLLNVAL)) {
-    errno = EBADF;
-    return -1;
-  }
-  if (n == 0)
-    errno = EAGAIN;
-  return n == 1 ? 0 : -1;
+  int n = (int)weft__io_rc(poll(&p, 1, 0));
+  if (n == 1 && (p.revents & POLLNVAL))
+    return -EBADF;
+  return n == 1 ? 0 : n == 0 ? -EAGAIN : n;
 }
 
 static int fd_wait(int fd, int events, int64_t dl, weft_ctx *ctx) {
@@ -327,7 +324,7 @@ int weft_fd_close(int fd) {
    * closing what it inherited before exec must not touch them. */
   weft__pd *pd = weft__forked_child ? NULL : weft__pd_find(fd);
   if (pd == NULL)
-    return close(fd) < 0 && errno != EINTR ? -errno : 0; /* never seen */
+    return close_fd(fd); /* never seen */
   weft__waiter *woken = NULL;
   lock_settled(pd);
   if (pd->closing) {
@@ -375,10 +372,9 @@ int weft_fd_forget(int fd) {
     return 0;
   weft__waiter *woken = NULL;
   lock_settled(pd);
-  if (pd->state == PD_POLLED || pd->state == PD_FILE) {
-    weft__pd_claim_all(pd, 1u << PD_R | 1u << PD_W, &woken);
-    weft__pd_unregister(pd, fd); /* waiters see the new gen: -EBADF */
-  }
+  weft__pd_claim_all(pd, 1u << PD_R | 1u << PD_W, &woken);
+  weft__pd_unregister(pd, fd); /* waiters see the new gen: -EBADF; and
+                                  its deadlines go, even for a NEW fd */
   weft__pd_unlock(pd);
   weft__pd_wake_all(woken);
   return 0;

@@ -24,6 +24,7 @@ typedef struct lookup {
   struct addrinfo hints;
   struct addrinfo *res; /* the resolver's until done is closed */
   int rc;               /* likewise: getaddrinfo's result */
+  int sys_errno;        /* likewise: errno, for EAI_SYSTEM */
   weft_chan *done;      /* closed by the resolver */
 } lookup;
 
@@ -41,13 +42,14 @@ static void resolve(void *arg) {
   weft_syscall_enter();
   l->rc = getaddrinfo(l->host[0] ? l->host : NULL, l->port, &l->hints,
                       &l->res);
+  l->sys_errno = weft__errno(); /* this thread's, before the exit */
   weft_syscall_exit();
   weft_close(l->done); /* publishes rc and res to the waiter */
   lookup_unref(l);
 }
 
-/* getaddrinfo's failures as errno values. */
-static int eai_errno(int rc) {
+/* getaddrinfo's failures as errno values; sys: errno, for EAI_SYSTEM. */
+static int eai_errno(int rc, int sys) {
   switch (rc) {
   case EAI_NONAME:
 #ifdef EAI_NODATA
@@ -62,7 +64,7 @@ static int eai_errno(int rc) {
   case EAI_MEMORY:
     return -ENOMEM;
   case EAI_SYSTEM:
-    return -errno;
+    return sys ? -sys : -EIO;
   default: /* EAI_SERVICE, EAI_FAMILY, EAI_SOCKTYPE, EAI_BADFLAGS */
     return -EINVAL;
   }
@@ -120,7 +122,7 @@ static int resolve_addr(const char *network, const char *address, bool passive,
   int g = getaddrinfo(l->host[0] ? l->host : NULL, l->port, &l->hints, res);
   if (g != EAI_NONAME) { /* a numeric address, or a bad one */
     weft__rt_free(l);
-    return g ? eai_errno(g) : 0;
+    return g ? eai_errno(g, weft__errno()) : 0;
   }
   l->hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG;
   atomic_init(&l->refs, 2);
@@ -136,7 +138,7 @@ static int resolve_addr(const char *network, const char *address, bool passive,
   rc = ctx ? weft_recv_ctx(ctx, l->done, NULL)
            : weft_recv_dl(l->done, NULL, dl);
   if (rc == 0) { /* closed: the lookup is done */
-    rc = l->rc ? eai_errno(l->rc) : 0;
+    rc = l->rc ? eai_errno(l->rc, l->sys_errno) : 0;
     *res = l->res;
     l->res = NULL;
   }
@@ -151,7 +153,7 @@ static int dial_unix(const char *path, int64_t dl, weft_ctx *ctx) {
   strcpy(sa.sun_path, path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return -errno;
+    return -weft__errno();
   int rc = ctx ? weft_fd_connect_ctx(ctx, fd, (struct sockaddr *)&sa, sizeof sa)
                : weft_fd_connect_dl(fd, (struct sockaddr *)&sa, sizeof sa, dl);
   if (rc) {
@@ -175,7 +177,7 @@ static int dial(const char *network, const char *address, int64_t dl,
   for (struct addrinfo *a = res; a; a = a->ai_next) { /* in order, as Go */
     int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      rc = -errno;
+      rc = -weft__errno();
       continue;
     }
     rc = ctx ? weft_fd_connect_ctx(ctx, fd, a->ai_addr, a->ai_addrlen)
@@ -205,12 +207,12 @@ int weft_dial_ctx(weft_ctx *ctx, const char *network, const char *address) {
 static int listen_on(int family, const struct sockaddr *sa, socklen_t len) {
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
-    return -errno;
+    return -weft__errno();
   int one = 1;
   if ((family != AF_UNIX &&
        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
       bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
-    int rc = -errno;
+    int rc = -weft__errno();
     close(fd);
     return rc;
   }

@@ -6,7 +6,7 @@
  *   (sched/runtime.h): an idle P blocks in wait until its next timer, a P
  *   out of work and sysmon call it with 0. wait keeps the events in the
  *   calling thread's buffer; deliver takes each to its pd and wakes the
- *   waiters there, or leaves a ready token (pd.h).
+ *   waiters there, after counting it in the pd's seq (pd.h).
  * - The break eventfd is registered level-triggered. Only a blocking wait
  *   drains it and clears break_pending: a wait that does not block leaves
  *   it for the blocked one (Go's netpoll(0) does the same), so a break is
@@ -47,7 +47,7 @@ static __thread int tls_nevents;
 
 static void drain_break(void) {
   uint64_t v;
-  while (read(breakfd, &v, sizeof v) < 0 && errno == EINTR)
+  while (read(breakfd, &v, sizeof v) < 0 && weft__errno() == EINTR)
     ;
   weft__store_release(&break_pending, 0); /* pairs with brk's CAS */
 }
@@ -62,8 +62,9 @@ static int epoll_until(int64_t until) {
     ns = 0;
   struct timespec ts = {(time_t)(ns / WEFT_SEC), (long)(ns % WEFT_SEC)};
   int n = epoll_pwait2(epfd, tls_events, EVENTS, &ts, NULL);
-  if (n < 0 && errno == ENOSYS) /* an older kernel: round up to 1 ms */
-    n = epoll_wait(epfd, tls_events, EVENTS, (int)((ns + WEFT_MS - 1) / WEFT_MS));
+  if (n < 0 && weft__errno() == ENOSYS) /* before Linux 5.11: whole ms */
+    n = epoll_wait(epfd, tls_events, EVENTS,
+                   (int)((ns + WEFT_MS - 1) / WEFT_MS));
   return n;
 }
 
@@ -102,14 +103,11 @@ static int deliver_one(uint64_t data, uint32_t ev) {
   weft__waiter *woken = NULL;
   weft__pd_lock(pd);
   if (pd->gen == (uint32_t)(data >> 32) && pd->state == PD_POLLED) {
-    for (int dir = PD_R; dir <= PD_W; dir++) {
-      if (!(mask & (1u << dir)))
-        continue;
-      weft__waiter *before = woken;
-      weft__pd_claim_all(pd, 1u << dir, &woken);
-      if (woken == before) /* nobody to take it: keep it for the next */
-        pd->ready[dir] = true;
-    }
+    for (int dir = PD_R; dir <= PD_W; dir++)
+      if (mask & (1u << dir)) /* release: pairs with weft__pd_seq */
+        weft__store_release(&pd->seq[dir],
+                            weft__load_relaxed(&pd->seq[dir]) + 1);
+    weft__pd_claim_all(pd, mask, &woken);
   }
   weft__pd_unlock(pd);
   return weft__pd_wake_all(woken);
@@ -129,7 +127,7 @@ static void poll_break(void) {
   if (!weft__cas_acqrel(&break_pending, &idle, 1))
     return; /* a break is on its way */
   uint64_t one = 1;
-  while (write(breakfd, &one, sizeof one) < 0 && errno == EINTR)
+  while (write(breakfd, &one, sizeof one) < 0 && weft__errno() == EINTR)
     ;
 }
 
@@ -141,7 +139,7 @@ static void poller_init(void) {
   breakfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = BREAK_DATA};
   if (epfd < 0 || breakfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev)) {
-    init_err = -errno;
+    init_err = -weft__errno();
     return;
   }
   weft__ensure_started();
@@ -195,9 +193,9 @@ weft__pd *weft__pd_find(int fd) {
 static int set_nonblock(int fd) {
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0)
-    return -errno;
+    return -weft__errno();
   if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-    return -errno;
+    return -weft__errno();
   return 0;
 }
 
@@ -213,9 +211,10 @@ int weft__pd_register(weft__pd *pd, int fd) {
       .data.u64 = (uint64_t)gen << 32 | (uint32_t)fd};
   uint8_t state = PD_POLLED;
   int rc = 0;
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST) {
-    if (errno != EPERM)
-      return -errno; /* EBADF, or out of memory or watches */
+  int err = epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? weft__errno() : 0;
+  if (err && err != EEXIST) {
+    if (err != EPERM)
+      return -err; /* EBADF, or out of memory or watches */
     state = PD_FILE; /* a regular file or directory */
   } else {
     rc = set_nonblock(fd);
@@ -241,7 +240,6 @@ void weft__pd_unregister(weft__pd *pd, int fd) {
   pd->gen++;
   pd->state = PD_NEW;
   pd->socket = false;
-  pd->ready[PD_R] = pd->ready[PD_W] = false;
   pd->deadline[PD_R] = pd->deadline[PD_W] = WEFT_FOREVER;
 }
 

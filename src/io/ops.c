@@ -42,34 +42,33 @@ static ssize_t write_held(int fd, const io_args *a) {
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  ssize_t r = a->iov ? writev(fd, a->iov, a->iovcnt) : write(fd, a->buf, a->n);
-  int err = errno;
-  if (r < 0 && err == EPIPE && !sigismember(&old, SIGPIPE)) {
+  ssize_t r = weft__io_rc(a->iov ? writev(fd, a->iov, a->iovcnt)
+                                 : write(fd, a->buf, a->n));
+  if (r == -EPIPE && !sigismember(&old, SIGPIPE)) {
     struct timespec zero = {0, 0};
     sigtimedwait(&pipe_set, NULL, &zero); /* the one this write raised */
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  errno = err;
   return r;
 }
 
 static ssize_t read_once(int fd, bool sock, void *arg) {
   (void)sock;
   io_args *a = arg;
-  return read(fd, a->buf, a->n);
+  return weft__io_rc(read(fd, a->buf, a->n));
 }
 
 static ssize_t write_once(int fd, bool sock, void *arg) {
   io_args *a = arg;
   if (!sock)
     return write_held(fd, a);
-  return send(fd, a->buf, a->n, MSG_NOSIGNAL);
+  return weft__io_rc(send(fd, a->buf, a->n, MSG_NOSIGNAL));
 }
 
 static ssize_t readv_once(int fd, bool sock, void *arg) {
   (void)sock;
   io_args *a = arg;
-  return readv(fd, a->iov, a->iovcnt);
+  return weft__io_rc(readv(fd, a->iov, a->iovcnt));
 }
 
 static ssize_t writev_once(int fd, bool sock, void *arg) {
@@ -78,26 +77,28 @@ static ssize_t writev_once(int fd, bool sock, void *arg) {
     return write_held(fd, a);
   struct msghdr m = {.msg_iov = (struct iovec *)a->iov,
                      .msg_iovlen = (size_t)a->iovcnt};
-  return sendmsg(fd, &m, MSG_NOSIGNAL);
+  return weft__io_rc(sendmsg(fd, &m, MSG_NOSIGNAL));
 }
 
 static ssize_t recv_once(int fd, bool sock, void *arg) {
   (void)sock;
   io_args *a = arg;
-  return recvfrom(fd, a->buf, a->n, a->flags, a->addr, a->addrlen);
+  return weft__io_rc(
+      recvfrom(fd, a->buf, a->n, a->flags, a->addr, a->addrlen));
 }
 
 static ssize_t send_once(int fd, bool sock, void *arg) {
   (void)sock;
   io_args *a = arg;
-  return sendto(fd, a->buf, a->n, a->flags | MSG_NOSIGNAL, a->addr,
-                a->tolen);
+  return weft__io_rc(sendto(fd, a->buf, a->n, a->flags | MSG_NOSIGNAL,
+                            a->addr, a->tolen));
 }
 
 static ssize_t accept_once(int fd, bool sock, void *arg) {
   (void)sock;
   io_args *a = arg;
-  return accept4(fd, a->addr, a->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  return weft__io_rc(
+      accept4(fd, a->addr, a->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 
 /* ---- the loops ---------------------------------------------------------- */
@@ -329,15 +330,17 @@ int weft_fd_accept_ctx(weft_ctx *ctx, int fd, struct sockaddr *addr,
 /* Go's connect (internal/poll, net/fd_unix.go): a non-blocking connect
  * goes on in the kernel; writability then says it ended, SO_ERROR how, and
  * getpeername whether it really did (a stale token wakes it early). */
-static int connect_wait(weft__pd *pd, int fd, int64_t dl, weft_ctx *ctx) {
+static int connect_wait(weft__pd *pd, int fd, uint32_t seen, int64_t dl,
+                        weft_ctx *ctx) {
   for (;;) {
-    int rc = weft__fd_park(pd, PD_W, dl, ctx);
+    int rc = weft__fd_park(pd, PD_W, seen, dl, ctx);
     if (rc)
       return rc;
+    seen = weft__pd_seq(pd, PD_W); /* before this look at the socket */
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-      return -errno;
+      return -weft__errno();
     if (err == EINPROGRESS || err == EALREADY || err == EINTR)
       continue;
     if (err)
@@ -346,8 +349,8 @@ static int connect_wait(weft__pd *pd, int fd, int64_t dl, weft_ctx *ctx) {
     socklen_t plen = sizeof peer;
     if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
       return 0;
-    if (errno != ENOTCONN)
-      return -errno;
+    if ((err = weft__errno()) != ENOTCONN)
+      return -err;
   }
 }
 
@@ -358,12 +361,13 @@ static int do_connect(int fd, const struct sockaddr *addr, socklen_t len,
   int rc = weft__fd_enter(fd, &pd, &file, &sock);
   if (rc)
     return rc;
+  uint32_t seen = weft__pd_seq(pd, PD_W);
   if (!sock) {
     rc = -ENOTSOCK;
   } else if (connect(fd, addr, len) < 0) {
-    rc = errno;
+    rc = weft__errno();
     if (rc == EINPROGRESS || rc == EALREADY || rc == EINTR)
-      rc = connect_wait(pd, fd, dl, ctx);
+      rc = connect_wait(pd, fd, seen, dl, ctx);
     else
       rc = rc == EISCONN ? 0 : -rc;
   }
