@@ -9,7 +9,9 @@
 static __thread unsigned held[WEFT__RANK_COUNT];
 
 static const char *const rank_names[WEFT__RANK_COUNT] = {
-    "object", "threadwait", "stacks", "sched", "timers"};
+    [WEFT__RANK_OBJECT] = "object",   [WEFT__RANK_POLL] = "poll",
+    [WEFT__RANK_THREADWAIT] = "threadwait", [WEFT__RANK_STACKS] = "stacks",
+    [WEFT__RANK_SCHED] = "sched",     [WEFT__RANK_TIMERS] = "timers"};
 
 WEFT_NOINLINE void weft__spin_note_lock(weft__spin_rank rank) {
   for (int r = (int)rank + 1; r < WEFT__RANK_COUNT; r++)

@@ -145,13 +145,19 @@ static void run_timers_if_due(weft__p *p) {
 }
 
 /* A P that always has a goroutine to switch to never enters its scheduler
- * loop, so due timers also run every TIMERS_EVERY-th switch, right after the
- * pending hook: no weft lock is held there (the outgoing goroutine's locks were
- * just released by its hook), so a timer may take a channel's lock. Before the
- * switch it could not: a parking goroutine still holds its locks. */
+ * loop, so due timers also run between switches, right after the pending
+ * hook: no weft lock is held there (the outgoing goroutine's locks were
+ * just released by its hook), so a timer may take a channel's lock. Before
+ * the switch it could not: a parking goroutine still holds its locks.
+ * They run at every switch once sysmon's clock (weft__coarse_now, 1 ms
+ * fresh while a timer is overdue) says the earliest is due, without a
+ * clock read of the switch's own, and every TIMERS_EVERY-th switch in any
+ * case. Relaxed loads: a stale one only moves a firing to a later switch. */
 static void timers_now_and_then(weft__p *p) {
   if (p->cur &&
-      (weft__load_relaxed(&p->schedtick) & (TIMERS_EVERY - 1)) == 0)
+      ((weft__load_relaxed(&p->schedtick) & (TIMERS_EVERY - 1)) == 0 ||
+       weft__timers_next(&p->timers) <=
+           weft__load_relaxed(&weft__coarse_now)))
     run_timers_if_due(p);
 }
 

@@ -16,7 +16,9 @@
  * relaxed loads: a stale answer only delays help by one interval.
  *
  * It also keeps weft__coarse_now, the clock that parks stamp for the
- * goroutine dump's wait durations (runtime.h), so it runs with one P too.
+ * goroutine dump's wait durations (runtime.h) and that switches compare
+ * with the timer heaps (sched.c), so it runs with one P too, every
+ * MIN_INTERVAL while a timer is overdue.
  * It retakes the Ps of goroutines that stay in a system call
  * (sched/syscall.c), or in a raw blocking call while work waits
  * (sched/rawcall.c), looking every SYSCALL_INTERVAL while any may be.
@@ -44,6 +46,15 @@
 
 /* Line-aligned: every park reads it, only sysmon writes it. */
 _Alignas(64) _Atomic int64_t weft__coarse_now;
+
+/* Whether a timer is overdue on some P: the switches then compare its
+ * heap with weft__coarse_now (sched.c), which must stay fresh. */
+static bool timers_overdue(weft__sched *s, int64_t now) {
+  for (int i = 0; i < s->nprocs; i++)
+    if (weft__timers_next(&s->allp[i]->timers) <= now - MIN_INTERVAL)
+      return true; /* a hint (relaxed), as needs_help's */
+  return false;
+}
 
 static bool needs_help(weft__p *p, uint32_t *last, int64_t now) {
   uint32_t tick = weft__load_relaxed(&p->schedtick);
@@ -91,7 +102,7 @@ static void *sysmon_main(void *arg) {
     int64_t raw = weft__raw_retake(now); /* sched/rawcall.c */
     if (in_syscall)
       interval = SYSCALL_INTERVAL;
-    else if (help)
+    else if (help || timers_overdue(s, now))
       interval = MIN_INTERVAL;
     else
       interval = interval * 2 > MAX_INTERVAL ? MAX_INTERVAL : interval * 2;

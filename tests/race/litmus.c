@@ -43,8 +43,8 @@ static weft_chan *mk(size_t cap) {
   return ch;
 }
 
-static void send(weft_chan *ch, int val) { weft_send(ch, &val); }
-static int recv(weft_chan *ch) {
+static void lsend(weft_chan *ch, int val) { weft_send(ch, &val); }
+static int lrecv(weft_chan *ch) {
   int val = 0;
   weft_recv(ch, &val);
   return val;
@@ -53,39 +53,39 @@ static void sleep_ms(int ms) { weft_sleep((int64_t)ms * WEFT_MS); }
 
 /* ---- chan_test.go ------------------------------------------------------- */
 
-static void set1_send(void *a) { (void)a; v = 1; send(c, 0); }
-static void send_set2(void *a) { (void)a; send(c, 0); v = 2; }
+static void set1_send(void *a) { (void)a; v = 1; lsend(c, 0); }
+static void send_set2(void *a) { (void)a; lsend(c, 0); v = 2; }
 static void set1_close(void *a) { (void)a; v = 1; weft_close(c); }
 
 static void chan_sync(void) { /* TestNoRaceChanSync */
   c = mk(0);
   go(set1_send, NULL);
-  recv(c);
+  lrecv(c);
   v = 2;
 }
 static void chan_sync_rev(void) { /* TestNoRaceChanSyncRev */
   c = mk(0);
   go(send_set2, NULL);
   v = 1;
-  recv(c);
+  lrecv(c);
 }
 static void chan_async(void) { /* TestNoRaceChanAsync */
   c = mk(10);
   go(set1_send, NULL);
-  recv(c);
+  lrecv(c);
   v = 2;
 }
-static void send_set1(void *a) { (void)a; send(c, 0); v = 1; }
+static void send_set1(void *a) { (void)a; lsend(c, 0); v = 1; }
 static void chan_async_rev(void) { /* TestRaceChanAsyncRev */
   c = mk(10);
   go(send_set1, NULL);
   v = 2;
-  recv(c);
+  lrecv(c);
 }
 static void chan_async_close_recv(void) { /* TestNoRaceChanAsyncCloseRecv2 */
   c = mk(10);
   go(set1_close, NULL);
-  recv(c);
+  lrecv(c);
   v = 2;
 }
 static void chan_async_close_range(void) { /* ...CloseRecv3 */
@@ -99,13 +99,13 @@ static void chan_async_close_range(void) { /* ...CloseRecv3 */
 static void chan_sync_close_recv(void) { /* TestNoRaceChanSyncCloseRecv2 */
   c = mk(0);
   go(set1_close, NULL);
-  recv(c);
+  lrecv(c);
   v = 2;
 }
 static void chan_sync_close_send(void) { /* TestRaceChanSyncCloseSend */
   c = mk(0);
   go(set1_close, NULL);
-  send(c, 0); /* -EPIPE: a send on a closed channel orders nothing */
+  lsend(c, 0); /* -EPIPE: a send on a closed channel orders nothing */
   v = 2;
 }
 static void chan_async_close_send(void) { /* TestRaceChanAsyncCloseSend */
@@ -116,7 +116,7 @@ static void chan_async_close_send(void) { /* TestRaceChanAsyncCloseSend */
   }
   v = 2;
 }
-static void close_then_compl(void *a) { (void)a; weft_close(c); send(compl_, 1); }
+static void close_then_compl(void *a) { (void)a; weft_close(c); lsend(compl_, 1); }
 /* TestRaceChanCloseSend: Go reports a send racing with close even with no
  * shared variable, as the send would panic. In weft it returns -EPIPE, a
  * documented outcome, so the two are no race by themselves. */
@@ -124,21 +124,21 @@ static void chan_close_send(void) {
   compl_ = mk(1);
   c = mk(10);
   go(close_then_compl, NULL);
-  send(c, 0); /* races with the close itself */
-  recv(compl_);
+  lsend(c, 0); /* races with the close itself */
+  lrecv(compl_);
 }
-static void send_x_c1(void *a) { (void)a; send(c1, x); send(done, 1); }
+static void send_x_c1(void *a) { (void)a; lsend(c1, x); lsend(done, 1); }
 static void chan_read_write_async(void) { /* TestRaceChanReadWriteAsync */
   done = mk(0);
   c1 = mk(10);
   c2 = mk(10);
-  send(c2, 10);
+  lsend(c2, 10);
   go(send_x_c1, NULL);
-  x = recv(c2); /* writes x, which the goroutine reads */
-  recv(done);
+  x = lrecv(c2); /* writes x, which the goroutine reads */
+  lrecv(done);
 }
-static void recv_c1(void *a) { (void)a; recv(c1); }
-static void send_c2(void *a) { (void)a; send(c2, 10); }
+static void recv_c1(void *a) { (void)a; lrecv(c1); }
+static void send_c2(void *a) { (void)a; lsend(c2, 10); }
 static void chan_read_write_sync(void) { /* TestRaceChanReadWriteSync */
   done = mk(0);
   c1 = mk(0);
@@ -146,55 +146,55 @@ static void chan_read_write_sync(void) { /* TestRaceChanReadWriteSync */
   go(recv_c1, NULL);
   go(send_c2, NULL);
   go(send_x_c1, NULL);
-  x = recv(c2);
-  recv(done);
+  x = lrecv(c2);
+  lrecv(done);
 }
 static void no_race_chan_read_write_async(void) {
   done = mk(0);
   c1 = mk(10);
   go(send_x_c1, NULL);
-  x = recv(c1); /* the value read is the one sent: ordered */
-  recv(done);
+  x = lrecv(c1); /* the value read is the one sent: ordered */
+  lrecv(done);
 }
 static void chan_mutex_user(void *a) {
   (void)a;
-  send(c, 0); /* take the one-slot "mutex" */
+  lsend(c, 0); /* take the one-slot "mutex" */
   x = 42;
-  recv(c);
-  send(done, 0);
+  lrecv(c);
+  lsend(done, 0);
 }
 static void chan_mutex(void) { /* TestNoRaceChanMutex */
   done = mk(0);
   c = mk(1);
   go(chan_mutex_user, NULL);
-  send(c, 0);
+  lsend(c, 0);
   x = 43;
-  recv(c);
-  recv(done);
+  lrecv(c);
+  lrecv(done);
 }
 static void chan_sem(void) { /* TestRaceChanSem: two slots exclude nothing */
   done = mk(0);
   c = mk(2);
   go(chan_mutex_user, NULL);
-  send(c, 0);
+  lsend(c, 0);
   x = 43;
-  recv(c);
-  recv(done);
+  lrecv(c);
+  lrecv(done);
 }
 enum { NWG = 10 };
 int data[NWG];
 static void wg_worker(void *a) {
   data[(intptr_t)a] = 42;
-  recv(c);
+  lrecv(c);
 }
 static void chan_waitgroup(void) { /* TestNoRaceChanWaitGroup */
   c = mk(NWG / 2);
   for (intptr_t i = 0; i < NWG; i++) {
-    send(c, 1);
+    lsend(c, 1);
     go(wg_worker, (void *)i);
   }
   for (int i = 0; i < NWG / 2; i++)
-    send(c, 1);
+    lsend(c, 1);
   for (int i = 0; i < NWG; i++)
     x += data[i];
 }
@@ -280,19 +280,19 @@ static void select_send_x(void *a) {
   int one = 1;
   weft_case cs[2] = {WEFT_SEND(c1, &x), WEFT_SEND(c3, &one)};
   weft_select(cs, 2);
-  send(done, 1);
+  lsend(done, 1);
 }
 static void select_read_write_async(void) { /* TestRaceSelectReadWriteAsync */
   done = mk(0);
   c1 = mk(10);
   c2 = mk(10);
   c3 = mk(0);
-  send(c2, 1);
+  lsend(c2, 1);
   go(select_send_x, NULL);
   int one = 1;
   weft_case cs[2] = {WEFT_RECV(c2, &x), WEFT_SEND(c3, &one)};
   weft_select(cs, 2);
-  recv(done);
+  lrecv(done);
 }
 static void select_read_write_sync(void) { /* TestRaceSelectReadWriteSync */
   done = mk(0);
@@ -305,14 +305,14 @@ static void select_read_write_sync(void) { /* TestRaceSelectReadWriteSync */
   int one = 1;
   weft_case cs[2] = {WEFT_RECV(c2, &x), WEFT_SEND(c3, &one)};
   weft_select(cs, 2);
-  recv(done);
+  lrecv(done);
 }
 static void select_send_x_c2(void *a) {
   (void)a;
   int one = 1;
   weft_case cs[2] = {WEFT_SEND(c1, &x), WEFT_SEND(c2, &one)};
   weft_select(cs, 2);
-  send(done, 1);
+  lsend(done, 1);
 }
 static void no_race_select_read_write(void) { /* TestNoRaceSelectReadWriteAsync */
   done = mk(0);
@@ -322,7 +322,7 @@ static void no_race_select_read_write(void) { /* TestNoRaceSelectReadWriteAsync 
   int one = 1;
   weft_case cs[2] = {WEFT_RECV(c1, &x), WEFT_SEND(c2, &one)};
   weft_select(cs, 2);
-  recv(done);
+  lrecv(done);
 }
 static void select_lock(void) {
   int one = 1, dummy;
@@ -339,7 +339,7 @@ static void select_mutex_user(void *a) {
   select_lock();
   x = 42;
   select_unlock();
-  send(done, 0);
+  lsend(done, 0);
 }
 static void select_mutex(void) { /* TestNoRaceSelectMutex */
   done = mk(0);
@@ -349,7 +349,7 @@ static void select_mutex(void) { /* TestNoRaceSelectMutex */
   select_lock();
   x = 43;
   select_unlock();
-  recv(done);
+  lrecv(done);
 }
 
 /* ---- mutex_test.go, rwmutex_test.go -------------------------------------- */
@@ -360,55 +360,55 @@ static void locked_set1(void *a) {
   weft_mutex_lock(&mu);
   x = 1;
   weft_mutex_unlock(&mu);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void locked_set2(void *a) {
   weft_mutex *m = a;
   weft_mutex_lock(m);
   x = 2;
   weft_mutex_unlock(m);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void mutex(void) { /* TestNoRaceMutex */
   c = mk(2);
   go(locked_set1, NULL);
   go(locked_set2, &mu);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void set_then_lock(void *a) {
   x = (int)(intptr_t)a; /* before the lock: unordered */
   weft_mutex_lock(&mu);
   weft_mutex_unlock(&mu);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void race_mutex(void) { /* TestRaceMutex */
   c = mk(2);
   go(set_then_lock, (void *)1);
   go(set_then_lock, (void *)2);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void race_mutex2(void) { /* TestRaceMutex2: different mutexes */
   c = mk(2);
   go(locked_set1, NULL);
   go(locked_set2, &mu2);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void unlock_for_other(void *a) {
   (void)a;
   x = 1;
   weft_mutex_unlock(&mu);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void mutex_semaphore(void) { /* TestNoRaceMutexSemaphore */
   c = mk(2);
   weft_mutex_lock(&mu);
   go(unlock_for_other, NULL);
   go(locked_set2, &mu);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void trylock_user(void *a) {
   (void)a;
@@ -416,14 +416,14 @@ static void trylock_user(void *a) {
     weft_yield();
   x = 1;
   weft_mutex_unlock(&mu);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void mutex_trylock(void) { /* weft: trylock success acquires */
   c = mk(2);
   go(trylock_user, NULL);
   go(trylock_user, NULL);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static weft_rwmutex rw = WEFT_RWMUTEX_INIT;
 static void rw_writer(void *a) {
@@ -431,60 +431,60 @@ static void rw_writer(void *a) {
   weft_rwmutex_lock(&rw);
   x = 1;
   weft_rwmutex_unlock(&rw);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void rw_reader_reads(void *a) {
   (void)a;
   weft_rwmutex_rlock(&rw);
   y = x;
   weft_rwmutex_runlock(&rw);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void rwmutex(void) { /* TestNoRaceRWMutex */
   c = mk(2);
   go(rw_writer, NULL);
   go(rw_reader_reads, NULL);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void rw_reader_writes(void *a) {
   weft_rwmutex_rlock(&rw);
   x = (int)(intptr_t)a; /* a write under a read lock */
   weft_rwmutex_runlock(&rw);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void rwmutex_multiple_readers(void) { /* TestRaceRWMutexMultiple... */
   c = mk(2);
   go(rw_reader_writes, (void *)1);
   go(rw_reader_writes, (void *)2);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void rw_mutex_mixed(void *a) {
   (void)a;
   weft_mutex_lock(&mu);
   x = 1;
   weft_mutex_unlock(&mu);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void mutex_rwmutex(void) { /* TestRaceMutexRWMutex */
   c = mk(2);
   go(rw_mutex_mixed, NULL);
   go(rw_writer, NULL);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void rw_reader_then_writer(void *a) {
   (void)a;
   weft_rwmutex_rlock(&rw);
   y = x;
   weft_rwmutex_runlock(&rw);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void rwmutex_runlock_lock(void) { /* RUnlock -> Lock */
   c = mk(2);
   go(rw_reader_then_writer, NULL);
-  recv(c);
+  lrecv(c);
   weft_rwmutex_lock(&rw);
   x = 2;
   weft_rwmutex_unlock(&rw);
@@ -516,20 +516,20 @@ static void wg_as_mutex_user(void *a) {
   weft_wg_add(&wg, 1);
   x = (int)(intptr_t)a;
   weft_wg_add(&wg, -1);
-  send(c, 1);
+  lsend(c, 1);
 }
 static void race_waitgroup_as_mutex(void) { /* TestRaceWaitGroupAsMutex */
   c = mk(2);
   go(wg_as_mutex_user, (void *)1);
   go(wg_as_mutex_user, (void *)2);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 int seen[2];
 static void wg_wait_then_read(void *a) {
   weft_wg_wait(&wg);
   seen[(intptr_t)a] = x;
-  send(c, 1);
+  lsend(c, 1);
 }
 static void waitgroup_multiple_wait(void) { /* ...MultipleWait */
   c = mk(2);
@@ -538,8 +538,8 @@ static void waitgroup_multiple_wait(void) { /* ...MultipleWait */
   go(wg_wait_then_read, (void *)1);
   x = 1;
   weft_wg_done(&wg);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static void wg_chain(void *a) {
   (void)a;
@@ -578,7 +578,7 @@ static void cond_(void) { /* TestNoRaceCond */
 static void cond_racer(void *a) {
   (void)a;
   x = 1; /* after the signal: the waiter's write is not ordered with it */
-  send(c, 1);
+  lsend(c, 1);
 }
 static void cond_signal_then_race(void *a) {
   (void)a;
@@ -596,43 +596,43 @@ static void race_cond(void) { /* TestRaceCond */
     weft_cond_wait(&cond, &mu);
   weft_mutex_unlock(&mu);
   x = 2;
-  recv(c);
+  lrecv(c);
 }
 static void child_reads(void *a) {
   (void)a;
   y = x; /* the parent's write happened before weft_go */
-  send(c, 1);
+  lsend(c, 1);
 }
 static void go_start(void) { /* goroutine start */
   c = mk(1);
   x = 1;
   go(child_reads, NULL);
-  recv(c);
+  lrecv(c);
 }
 static void child_writes(void *a) {
   (void)a;
   x = 2;
-  send(c, 1);
+  lsend(c, 1);
 }
 static void race_go_start(void) { /* the parent writes after weft_go */
   c = mk(1);
   go(child_writes, NULL);
   x = 1;
-  recv(c);
+  lrecv(c);
 }
 static weft_once once = WEFT_ONCE_INIT;
 static void init_x(void *a) { (void)a; x = 42; }
 static void once_user(void *a) {
   weft_once_do(&once, init_x, NULL);
   seen[(intptr_t)a] = x; /* fn happened before every once_do's return */
-  send(c, 1);
+  lsend(c, 1);
 }
 static void once_(void) {
   c = mk(2);
   go(once_user, (void *)0);
   go(once_user, (void *)1);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 static weft_sema sema = WEFT_SEMA_INIT(0);
 static void sema_poster(void *a) {
@@ -664,17 +664,17 @@ static void timer_after(void) { /* timer start -> fire -> receive */
   c = mk(1);
   x = 1;
   weft_chan *t = weft_after(WEFT_MS);
-  go(child_reads, NULL); /* y = x; send(c) */
+  go(child_reads, NULL); /* y = x; lsend(c) */
   int64_t when;
   weft_recv(t, &when);
   weft_chan_unref(t);
-  recv(c);
+  lrecv(c);
 }
 
 static void after_fn(void *a) {
   (void)a;
   y = x; /* weft_ctx_after_func happened before */
-  send(c, 1);
+  lsend(c, 1);
 }
 static void context_after_func(void) { /* registration -> fn */
   c = mk(1);
@@ -682,7 +682,7 @@ static void context_after_func(void) { /* registration -> fn */
   x = 1;
   weft_ctx_afterfunc *af = weft_ctx_after_func(ctx, after_fn, NULL);
   weft_ctx_cancel(ctx);
-  recv(c);
+  lrecv(c);
   weft_ctx_after_func_stop(af);
   weft_ctx_unref(ctx);
 }
@@ -703,14 +703,14 @@ static void errno_user(void *a) {
     if (*errno_here() != (int)(intptr_t)a)
       abort(); /* weft keeps errno per goroutine */
   }
-  send(c, 1);
+  lsend(c, 1);
 }
 static void errno_per_goroutine(void) { /* one thread's errno, in turns */
   c = mk(2);
   go(errno_user, (void *)1);
   go(errno_user, (void *)2);
-  recv(c);
-  recv(c);
+  lrecv(c);
+  lrecv(c);
 }
 
 /* ---- the table ----------------------------------------------------------- */
@@ -787,7 +787,7 @@ static const litmus cases[] = {
 static weft_chan *body_done;
 static void body(void *l) {
   ((const litmus *)l)->fn();
-  send(body_done, 1);
+  lsend(body_done, 1);
 }
 
 int main(int argc, char **argv) {
@@ -805,7 +805,7 @@ int main(int argc, char **argv) {
     } else {
       body_done = mk(0);
       go(body, (void *)&cases[i]);
-      recv(body_done);
+      lrecv(body_done);
     }
     return 0;
   }
