@@ -33,6 +33,12 @@
  *   timer start -> its fire -> receive   chan/time.c: the timer; then the
  *                                        channel's edge (run as the P's g0,
  *                                        as Go runs timers in a per-P ctx)
+ *   the poller's start -> its use        io/netpoll.c: &epfd, so that
+ *                                        TSan's fd checks see epoll_create1
+ *                                        before sysmon's and the Ps' waits
+ * Data through an fd (a write, then the read that gets it) is TSan's own
+ * edge: its read(2)/write(2)/send(2)/recv(2) interceptors, as Go's
+ * internal/poll does with ioSync.
  *
  * A partner that is parked (a blocked sender or receiver, or a select) gets
  * its half of a channel edge from the party that completes the operation,

@@ -69,6 +69,10 @@ static int epoll_until(int64_t until) {
 }
 
 static int poll_wait(int64_t until) {
+  /* sysmon and the Ps reach the poller through the scheduler's atomics,
+   * which the race build's uninstrumented runtime hides from TSan; its
+   * fd checks need the edge from poller_init spelled out. */
+  weft__race_acquire(&epfd);
   int n = epoll_until(until);
   if (n < 0)
     n = 0; /* EINTR: the caller looks again */
@@ -127,6 +131,7 @@ static void poll_break(void) {
   if (!weft__cas_acqrel(&break_pending, &idle, 1))
     return; /* a break is on its way */
   uint64_t one = 1;
+  weft__race_acquire(&epfd); /* as poll_wait */
   while (write(breakfd, &one, sizeof one) < 0 && weft__errno() == EINTR)
     ;
 }
@@ -143,6 +148,7 @@ static void poller_init(void) {
     return;
   }
   weft__ensure_started();
+  weft__race_release(&epfd); /* for poll_wait and poll_break */
   weft__sched_set_poller(&epoll_poller);
 }
 
