@@ -52,16 +52,20 @@ int weft__fd_enter(int fd, weft__pd **pdp, bool *file, bool *socket) {
   }
   pd->refs++;
   bool fresh = pd->state == PD_NEW;
-  weft__pd_unlock(pd);
-  if (fresh && (rc = weft__pd_register(pd, fd)) != 0) {
-    weft__fd_leave(pd, fd);
-    return rc;
-  }
-  weft__pd_lock(pd);
   *file = pd->state == PD_FILE;
   *socket = pd->socket;
   weft__pd_unlock(pd);
   *pdp = pd;
+  if (!fresh) /* the usual case: one critical section */
+    return 0;
+  if ((rc = weft__pd_register(pd, fd)) != 0) {
+    weft__fd_leave(pd, fd);
+    return rc;
+  }
+  weft__pd_lock(pd); /* what registration found */
+  *file = pd->state == PD_FILE;
+  *socket = pd->socket;
+  weft__pd_unlock(pd);
   return 0;
 }
 
