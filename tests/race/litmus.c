@@ -512,7 +512,10 @@ static void race_waitgroup(void) { /* TestRaceWaitGroup: two setters */
 }
 static void wg_as_mutex_user(void *a) {
   weft_wg_wait(&wg);
-  sleep_ms(20);
+  /* The other must pass its Wait before this Add, or its Wait sees this
+   * Add(-1), an edge that hides the race: 20 ms was outlasted by a late
+   * start on a loaded machine (once, in a full scripts/check.sh run). */
+  sleep_ms(100);
   weft_wg_add(&wg, 1);
   x = (int)(intptr_t)a;
   weft_wg_add(&wg, -1);
