@@ -371,10 +371,6 @@ int weft__chan_close(weft_chan *c) {
     }
   }
   weft__spin_unlock(&c->lock);
-  while (woken) {
-    weft__waiter *next = woken->next; /* read before the wake */
-    weft__wake_claimed(woken);
-    woken = next;
-  }
+  weft__wake_claimed_list(woken);
   return 0;
 }

@@ -317,7 +317,7 @@ int weft_fd_set_deadline(int fd, int events, int64_t deadline) {
   /* Every waiter works out its deadline again (fd_park's park_end). */
   weft__pd_claim_all(pd, mask, &woken);
   weft__pd_unlock(pd);
-  weft__pd_wake_all(woken);
+  weft__wake_claimed_list(woken);
   return 0;
 }
 
@@ -340,19 +340,19 @@ int weft_fd_close(int fd) {
   if (pd->refs == 0) {
     begin_close(pd, fd);
     weft__pd_unlock(pd);
-    weft__pd_wake_all(woken);
+    weft__wake_claimed_list(woken);
     return finish_close(pd, fd);
   }
   if (pd->state == PD_FILE) { /* a call blocked on a disk: do not wait */
     weft__pd_unlock(pd);
-    weft__pd_wake_all(woken);
+    weft__wake_claimed_list(woken);
     return 0;
   }
   /* Go's fd.Close: the woken calls return at once; the last one closes fd
    * and hands the result here, so fd is closed when this returns. */
   uint32_t gen = pd->gen;
   weft__pd_unlock(pd);
-  weft__pd_wake_all(woken);
+  weft__wake_claimed_list(woken);
   weft__pd_lock(pd);
   if (pd->gen != gen && pd->state != PD_RECYCLING) {
     weft__pd_unlock(pd); /* the last call out closed it meanwhile */
@@ -380,6 +380,6 @@ int weft_fd_forget(int fd) {
   weft__pd_unregister(pd, fd); /* waiters see the new gen: -EBADF; and
                                   its deadlines go, even for a NEW fd */
   weft__pd_unlock(pd);
-  weft__pd_wake_all(woken);
+  weft__wake_claimed_list(woken);
   return 0;
 }

@@ -114,7 +114,7 @@ static int deliver_one(uint64_t data, uint32_t ev) {
     weft__pd_claim_all(pd, mask, &woken);
   }
   weft__pd_unlock(pd);
-  return weft__pd_wake_all(woken);
+  return weft__wake_claimed_list(woken);
 }
 
 static int poll_deliver(void) {
@@ -261,15 +261,4 @@ void weft__pd_claim_all(weft__pd *pd, unsigned mask, weft__waiter **woken) {
       *woken = w;
     }
   }
-}
-
-int weft__pd_wake_all(weft__waiter *woken) {
-  int n = 0;
-  while (woken) {
-    weft__waiter *next = woken->next; /* before the wake frees it */
-    weft__wake_claimed(woken);
-    woken = next;
-    n++;
-  }
-  return n;
 }

@@ -87,11 +87,9 @@ static inline uint32_t weft__pd_seq(weft__pd *pd, int dir) {
 }
 
 /* Claims every waiter of the directions in mask (1 << PD_R, 1 << PD_W)
- * into *woken (linked by next), to wake with weft__pd_wake_all once the
+ * into *woken (linked by next), to wake with weft__wake_claimed_list once the
  * lock is dropped; lock held. */
 WEFT_INTERNAL void weft__pd_claim_all(weft__pd *pd, unsigned mask,
                                       weft__waiter **woken);
-/* Wakes them; returns how many. */
-WEFT_INTERNAL int weft__pd_wake_all(weft__waiter *woken);
 
 #endif

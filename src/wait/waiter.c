@@ -207,6 +207,17 @@ void weft__wake_claimed(weft__waiter *w) {
     weft__futex_wake(&o->state, 1);
 }
 
+int weft__wake_claimed_list(weft__waiter *list) {
+  int n = 0;
+  while (list) {
+    weft__waiter *next = list->next; /* read before the wake frees it */
+    weft__wake_claimed(list);
+    list = next;
+    n++;
+  }
+  return n;
+}
+
 bool weft__wake(weft__waiter *w) {
   if (!weft__claim(w))
     return false;

@@ -102,6 +102,9 @@ WEFT_INTERNAL bool weft__claim(weft__waiter *w);
 /* Wakes the owner of a waiter claimed with weft__claim. Call it after
  * dropping the locks of the object w was queued on. */
 WEFT_INTERNAL void weft__wake_claimed(weft__waiter *w);
+/* Wakes every waiter of list, claimed and linked through next (off their
+ * queues, so the link is free); returns how many. After the locks. */
+WEFT_INTERNAL int weft__wake_claimed_list(weft__waiter *list);
 /* Claim and wake; false if the claim failed. */
 WEFT_INTERNAL bool weft__wake(weft__waiter *w);
 
