@@ -146,11 +146,19 @@ static int resolve_addr(const char *network, const char *address, bool passive,
   return rc;
 }
 
-static int dial_unix(const char *path, int64_t dl, weft_ctx *ctx) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof sa.sun_path)
+/* The address of a unix socket at path: 0, or -EINVAL if it is too long. */
+static int unix_addr(const char *path, struct sockaddr_un *sa) {
+  *sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sa->sun_path)
     return -EINVAL;
-  strcpy(sa.sun_path, path);
+  strcpy(sa->sun_path, path);
+  return 0;
+}
+
+static int dial_unix(const char *path, int64_t dl, weft_ctx *ctx) {
+  struct sockaddr_un sa;
+  if (unix_addr(path, &sa))
+    return -EINVAL;
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -weft__errno();
@@ -223,10 +231,9 @@ int weft_listen(const char *network, const char *address) {
   if (network == NULL || address == NULL)
     return -EINVAL;
   if (strcmp(network, "unix") == 0) {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(address) >= sizeof sa.sun_path)
+    struct sockaddr_un sa;
+    if (unix_addr(address, &sa))
       return -EINVAL;
-    strcpy(sa.sun_path, address);
     return listen_on(AF_UNIX, (struct sockaddr *)&sa, sizeof sa);
   }
   struct addrinfo *res = NULL;
