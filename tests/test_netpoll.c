@@ -1236,12 +1236,14 @@ START_TEST(test_forget) {
 }
 END_TEST
 
-/* What weft knew of a forgotten fd includes its deadlines: a deadline set
- * on an fd that weft never did I/O on must not outlive weft_fd_forget and
- * apply to the next fd on that number. */
-START_TEST(test_forget_clears_deadline) {
+/* A deadline set on an fd must not outlive the fd and apply to the next
+ * fd on its number, whether weft did I/O on it first (used) or never did,
+ * and whether it went through weft_fd_close or close(2) and
+ * weft_fd_forget (the number is high: nobody else takes it in between). */
+static void check_deadline_dropped(bool via_forget) {
   procs(2);
   weft_chan *out = weft_chan_make(sizeof(opres), 16);
+  const char *how = via_forget ? "forgotten" : "closed";
   for (int used = 0; used < 2; used++) {
     int p[2];
     make_pipe(p, true);
@@ -1250,8 +1252,12 @@ START_TEST(test_forget_clears_deadline) {
       ck_assert_int_eq(weft_fd_read_dl(num, p, 1, 0), -ETIMEDOUT);
     ck_assert_int_eq(weft_fd_set_deadline(num, WEFT_READ | WEFT_WRITE,
                                           weft_now() - 1), 0);
-    ck_assert_int_eq(close(num), 0); /* not through weft */
-    ck_assert_int_eq(weft_fd_forget(num), 0);
+    if (via_forget) {
+      ck_assert_int_eq(close(num), 0); /* not through weft */
+      ck_assert_int_eq(weft_fd_forget(num), 0);
+    } else {
+      ck_assert_int_eq(weft_fd_close(num), 0);
+    }
     int b[2];
     make_pipe(b, false);
     ck_assert_int_eq(dup3(b[0], num, O_CLOEXEC), num);
@@ -1263,8 +1269,8 @@ START_TEST(test_forget_clears_deadline) {
     int rc = weft_recv_dl(out, &r, weft_now() + 100 * WEFT_MS);
     ck_assert_msg(rc == -ETIMEDOUT,
                   "(fd %s before) a read on the new fd returned %zd at once: "
-                  "the forgotten fd's deadline still applies",
-                  used ? "used" : "not used", rc == 1 ? r.r : 0);
+                  "the %s fd's deadline still applies",
+                  used ? "used" : "not used", rc == 1 ? r.r : 0, how);
     ck_assert_int_eq(weft_fd_write(b[1], "n", 1), 1);
     r = wait_result(out);
     ck_assert_int_eq(r.r, 1);
@@ -1274,43 +1280,11 @@ START_TEST(test_forget_clears_deadline) {
   }
   weft_chan_unref(out);
 }
+
+START_TEST(test_forget_clears_deadline) { check_deadline_dropped(true); }
 END_TEST
 
-/* The same through weft_fd_close: the next fd on the number starts with
- * no deadline (the number is high: nobody else takes it in between). */
-START_TEST(test_close_clears_deadline) {
-  procs(2);
-  weft_chan *out = weft_chan_make(sizeof(opres), 16);
-  for (int used = 0; used < 2; used++) {
-    int p[2];
-    make_pipe(p, true);
-    int num = p[0];
-    if (used)
-      ck_assert_int_eq(weft_fd_read_dl(num, p, 1, 0), -ETIMEDOUT);
-    ck_assert_int_eq(weft_fd_set_deadline(num, WEFT_READ | WEFT_WRITE,
-                                          weft_now() - 1), 0);
-    ck_assert_int_eq(weft_fd_close(num), 0);
-    int b[2];
-    make_pipe(b, false);
-    ck_assert_int_eq(dup3(b[0], num, O_CLOEXEC), num);
-    close(b[0]);
-    opjob rd = {OP_READ, num, WEFT_FOREVER, NULL, out};
-    start_op_goroutine(&rd);
-    opres r;
-    int rc = weft_recv_dl(out, &r, weft_now() + 100 * WEFT_MS);
-    ck_assert_msg(rc == -ETIMEDOUT,
-                  "(fd %s before) a read on the new fd returned %zd at once: "
-                  "the closed fd's deadline still applies",
-                  used ? "used" : "not used", rc == 1 ? r.r : 0);
-    ck_assert_int_eq(weft_fd_write(b[1], "c", 1), 1);
-    r = wait_result(out);
-    ck_assert_int_eq(r.r, 1);
-    ck_assert_int_eq(weft_fd_close(num), 0);
-    ck_assert_int_eq(weft_fd_close(b[1]), 0);
-    ck_assert_int_eq(weft_fd_close(p[1]), 0);
-  }
-  weft_chan_unref(out);
-}
+START_TEST(test_close_clears_deadline) { check_deadline_dropped(false); }
 END_TEST
 
 /* ==== many waiters on one fd ================================================== */
@@ -1487,6 +1461,71 @@ END_TEST
 /* ==== 7. bad arguments ======================================================== */
 
 static struct iovec g_many_iov[IOV_MAX + 1];
+
+/* weft_dial and weft_listen on a unix socket path and on "localhost:port"
+ * (a name: looked up in a goroutine), and their bad input. */
+static int g_dl_ln;
+static weft_waitgroup g_dl_wg = WEFT_WAITGROUP_INIT;
+
+static void dl_echo_once(void *arg) {
+  (void)arg;
+  int fd = weft_fd_accept(g_dl_ln, NULL, NULL);
+  WEFT_EXPECT(fd >= 0, "accept: %d", fd);
+  char c = 0;
+  WEFT_EXPECT(weft_fd_read(fd, &c, 1) == 1, "read");
+  WEFT_EXPECT(weft_fd_write(fd, &c, 1) == 1, "write");
+  weft_fd_close(fd);
+  weft_wg_done(&g_dl_wg);
+}
+
+static void dl_round_trip(const char *network, const char *addr, char v) {
+  weft_wg_add(&g_dl_wg, 1);
+  go_or_die(dl_echo_once, NULL);
+  int fd = weft_dial(network, addr);
+  ck_assert_msg(fd >= 0, "dial %s %s: %d", network, addr, fd);
+  ck_assert_int_eq(weft_fd_write(fd, &v, 1), 1);
+  char back = 0;
+  ck_assert_int_eq(weft_fd_read_dl(fd, &back, 1, weft_now() + RESULT_NS), 1);
+  ck_assert_int_eq(back, v);
+  ck_assert_int_eq(weft_fd_close(fd), 0);
+  weft_wg_wait(&g_dl_wg);
+}
+
+START_TEST(test_dial_listen) {
+  procs(2);
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/weft-netpoll-%d.sock", (int)getpid());
+  unlink(path);
+  g_dl_ln = weft_listen("unix", path);
+  ck_assert_int_ge(g_dl_ln, 0);
+  dl_round_trip("unix", path, 'u');
+  ck_assert_int_eq(weft_fd_close(g_dl_ln), 0);
+  ck_assert_int_eq(weft_dial("unix", path), -ECONNREFUSED); /* nobody */
+  unlink(path);
+
+  g_dl_ln = weft_listen("tcp4", "127.0.0.1:0");
+  ck_assert_int_ge(g_dl_ln, 0);
+  struct sockaddr_in sa;
+  socklen_t len = sizeof sa;
+  ck_assert_int_eq(getsockname(g_dl_ln, (struct sockaddr *)&sa, &len), 0);
+  char addr[64];
+  snprintf(addr, sizeof addr, "localhost:%d", ntohs(sa.sin_port));
+  dl_round_trip("tcp4", addr, 'n');
+  ck_assert_int_eq(weft_fd_close(g_dl_ln), 0);
+
+  char longp[200];
+  memset(longp, 'a', sizeof longp - 1);
+  longp[sizeof longp - 1] = '\0';
+  ck_assert_int_eq(weft_dial("unix", longp), -EINVAL);
+  ck_assert_int_eq(weft_listen("unix", longp), -EINVAL);
+  ck_assert_int_eq(weft_dial("udp", "127.0.0.1:1"), -EINVAL);
+  ck_assert_int_eq(weft_dial("tcp", "no-port"), -EINVAL);
+  ck_assert_int_eq(weft_dial("tcp", "::1:80"), -EINVAL); /* no brackets */
+  ck_assert_int_eq(weft_dial(NULL, "x:1"), -EINVAL);
+  ck_assert_int_eq(weft_listen("tcp", NULL), -EINVAL);
+  WEFT_ASSERT_NO_FAILURES();
+}
+END_TEST
 
 START_TEST(test_bad_input) {
   char buf[8];
@@ -2667,7 +2706,7 @@ WEFT_TEST_MAIN("netpoll", test_pipe_round_trip, test_socketpair_ping_pong,
                test_close_clears_deadline,
                test_many_readers_one_fd, test_many_readers_eof_race,
                test_thread_served_while_ps_busy,
-               test_bad_input, test_regular_file,
+               test_dial_listen, test_bad_input, test_regular_file,
                test_plain_thread_callers, test_first_use_is_a_thread_read,
                test_sigpipe, test_write_all, test_write_deadline_partial,
                test_datagrams, test_accept_emfile, test_io_wait_is_no_deadlock,
