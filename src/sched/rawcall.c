@@ -10,7 +10,11 @@
  * - its status is RUNNING (a bracketed call is retake's) and its holder
  *   (p->m) is the same M; its schedtick has not moved and that M's touch
  *   is still clear (each look clears it): the thread has neither switched
- *   nor entered weft's P-using code (weft__curp) in between;
+ *   nor entered weft's P-using code (weft__curp) in between. A look clears
+ *   the touch before it reads the P's state, so a touch it clears is one
+ *   whose effects that state already shows: cleared after the reads, the
+ *   touch of a thread entering a bracketed call between them would be lost,
+ *   and the next look would take a P that is in that call;
  * - work waits: in runnext, its ring, an overdue timer or the global queue;
  * - the M's thread is blocked in a system call (/proc/self/task/TID/syscall
  *   names it) that weft never blocks in while it uses a P: not futex (weft's
@@ -34,7 +38,10 @@
  * load of taken follows that barrier and sees PROPOSED (then the thread
  * withdraws by the same CAS and keeps its P). The hot path pays no fence:
  * a store, a load and a compare.
- * If the touch is still clear, sysmon stamps the goroutine [syscall] for the
+ * If the touch is still clear, sysmon checks again that the P is RUNNING and
+ * held by m (after the barrier, the thread's last stores before it blocked
+ * are visible: a bracketed call's enter has cleared p->m), then stamps the
+ * goroutine [syscall] for the
  * dump, notes it in m->lost_g, counts nhanded (as retake does), and commits
  * with CAS PROPOSED->TAKEN (acq_rel). It clears p->m, so that no look
  * mistakes the old M for the P's holder before the new one stores itself,
@@ -66,7 +73,9 @@
  *   which then sees lost_g; the PROPOSED CASes decide the race.
  * - p->m: weft__m_main's release store pairs with sysmon's acquire load, so
  *   sysmon sees the record it points to whole (m0's is made after sysmon
- *   starts); a stale value fails the later checks. tid: relaxed, set
+ *   starts). p->m is NULL while the P has no holder: from a system call's
+ *   enter (syscall.c) or this take until the next holder stores itself, so
+ *   a look never names an M that has let go of the P. tid: relaxed, set
  *   before the M first holds a P.
  * Without membarrier (an old kernel, some emulators) or with WEFT_RAWCALLS=0,
  * raw calls are not noticed. The deterministic schedule mode keeps them, as
@@ -227,7 +236,9 @@ static bool take(weft__p *p, weft__m *m, int64_t now) {
   if (!weft__cas_acqrel(&m->taken, &t, WEFT__RAW_PROPOSED))
     return false; /* an earlier take the thread has not seen yet */
   bool moved = membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 ||
-               weft__load_acquire(&m->touch) != 0; /* see the header */
+               weft__load_acquire(&m->touch) != 0 || /* see the header */
+               weft__load_acquire(&p->m) != m || /* as the look's loads */
+               weft__load_acquire(&p->status) != WEFT__P_RUNNING;
   if (!moved) {
     weft__g *g = p->cur; /* stable: its thread has not touched since */
     if (g == NULL) /* the M's g0 (weft never blocks there so, but still) */
@@ -264,14 +275,21 @@ int64_t weft__raw_retake(int64_t now) {
   for (int i = 0; i < S.nprocs; i++) {
     weft__p *p = S.allp[i];
     look *l = &looks[i];
-    weft__m *m = weft__load_acquire(&p->m); /* pairs with m_main's store */
-    if (m == NULL || weft__load_relaxed(&p->status) != WEFT__P_RUNNING) {
+    /* acquire: pairs with m_main's and the exit's release stores (the
+     * record whole) */
+    weft__m *m = weft__load_acquire(&p->m);
+    /* Its touch before the state: see the header. acq_rel: pairs with
+     * weft__raw_touch's release. The status load's acquire pairs with the
+     * release stores and CASes of status (syscall.c), so that the second
+     * load of p->m sees an enter's clearing if the status shows a later
+     * write. */
+    bool touched = m && weft__xchg_acqrel(&m->touch, 0) != 0;
+    if (m == NULL || weft__load_acquire(&p->status) != WEFT__P_RUNNING ||
+        weft__load_relaxed(&p->m) != m) {
       l->m = NULL;
       continue;
     }
     uint32_t tick = weft__load_relaxed(&p->schedtick);
-    /* acq_rel: pairs with weft__raw_touch's release */
-    bool touched = weft__xchg_acqrel(&m->touch, 0) != 0;
     bool same = l->m == m && l->schedtick == tick && !touched;
     *l = (look){m, tick, same ? l->quiet_until : 0};
     if (!has_work(p, now))

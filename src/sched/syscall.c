@@ -4,9 +4,13 @@
  * Protocol
  * - weft_syscall_enter: the goroutine g, on M m holding P p, stamps itself
  *   (status SYSCALL, for the dump), notes m->syscall_g = g, bumps
- *   p->syscalltick, and stores p->status = SYSCALL (release). From then on
- *   neither g nor m touches p until the exit's CAS succeeds: p belongs to
- *   whoever takes it.
+ *   p->syscalltick, clears p->m and stores p->status = SYSCALL (release).
+ *   From then on neither g nor m touches p until the exit's CAS succeeds:
+ *   p belongs to whoever takes it. p->m stays NULL until the taker stores
+ *   itself (the exit, or weft__m_main of the M it was handed to). Were the
+ *   caller's M left there, a P taken back by another M's exit would, until
+ *   that exit's store, name an M blocked in the kernel as its holder, and
+ *   sysmon's raw-call look (rawcall.c) could hand the P out a second time.
  * - sysmon (weft__retake, every interval; a short one while any P is in a
  *   system call) takes a P seen in SYSCALL with the same syscalltick at two
  *   looks in a row, if it has work (runnext, its ring, a timer) or no other
@@ -63,6 +67,7 @@ void weft_syscall_enter(void) {
   weft__store_relaxed(&p->syscall_since, weft__load_relaxed(&g->wait_since));
   weft__store_relaxed(&p->syscalltick,
                       weft__load_relaxed(&p->syscalltick) + 1);
+  weft__store_relaxed(&p->m, NULL); /* no holder now: see the header */
   weft__store_release(&p->status, WEFT__P_SYSCALL); /* see the header */
 }
 
@@ -87,6 +92,9 @@ void weft_syscall_exit(void) {
   }
   m->syscall_g = NULL;
   weft__p *p = weft__curp();
+  /* A raw-call take never picks a P in a system call (rawcall.c), so this
+   * thread still has the P it entered with, in whatever state. */
+  weft__assert(p != NULL);
   uint32_t expected = WEFT__P_SYSCALL;
   if (weft__cas_acqrel(&p->status, &expected, WEFT__P_RUNNING)) {
     p->cur = g; /* taken back, maybe from a later holder's system call */
@@ -133,7 +141,7 @@ bool weft__retake(int64_t now) {
     weft__add_seqcst(&S.nhanded, 1); /* before the P can look idle */
     uint32_t expected = WEFT__P_SYSCALL;
     if (weft__cas_acqrel(&p->status, &expected, WEFT__P_RUNNING)) {
-      weft__store_relaxed(&p->m, NULL); /* not the old M's (rawcall.c) */
+      weft__assert(weft__load_relaxed(&p->m) == NULL); /* since the enter */
       weft__startm(p);
     }
     else
