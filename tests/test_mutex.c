@@ -6,6 +6,7 @@
  * and the unlock-of-unlocked panic. */
 #include <pthread.h>
 
+#include "sync/mutex.h"
 #include "weft_test.h"
 
 #ifdef WEFT_TEST_SANITIZED
@@ -336,6 +337,7 @@ static void *starve_thread(void *arg) {
 
 static void starvation_case(long yield_every) {
   weft_procs(4);
+  uint64_t handoffs = atomic_load(&weft__mutex_handoffs);
   weft_wg_add(&g_joined, HOGS);
   for (int i = 0; i < HOGS; i++)
     ck_assert_int_eq(weft_go(hog, (void *)(intptr_t)yield_every), 0);
@@ -372,6 +374,9 @@ static void starvation_case(long yield_every) {
                 "thread waiter waited %lld ms for the lock", mt / WEFT_MS);
   /* The hogs really did run (and so really competed). */
   ck_assert_int_gt(atomic_load(&g_st_hog_rounds), 1000);
+  /* And the waiters got in by starvation mode's hand-off, not by luck. */
+  ck_assert_msg(atomic_load(&weft__mutex_handoffs) > handoffs,
+                "no unlock handed the mutex to a starving waiter");
 }
 
 START_TEST(test_starvation_mode) {

@@ -20,7 +20,10 @@
  */
 #include "sched/runq.h"
 #include "sched/runtime.h"
+#include "sync/mutex.h"
 #include "wait/sema.h"
+
+_Atomic uint64_t weft__mutex_handoffs;
 
 /* The starvation test: whether a waiter waited over limit ns since start.
  * In the deterministic mode a seeded coin instead: the clock would make
@@ -170,6 +173,7 @@ static WEFT_NOINLINE void unlock_slow(mutex_impl *m, int32_t new) {
     weft__fatal("sync: unlock of unlocked mutex in weft_mutex_unlock "
                 "(goroutine %llu)", (unsigned long long)weft_goid());
   if (new & STARVING) {
+    weft__add_relaxed(&weft__mutex_handoffs, 1);
     weft__sema_release(&m->sema, true); /* hand it to the front waiter */
     return;
   }
