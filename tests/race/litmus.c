@@ -20,6 +20,7 @@
 #include <weft.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -663,28 +664,63 @@ static void context_cancel(void) { /* cancel -> Done, Err */
     abort();
   weft_ctx_unref(ctx);
 }
-static void timer_after(void) { /* timer start -> fire -> receive */
+/* The timer and AfterFunc cases start their reader before the write, and
+ * tell it what to wait on through a relaxed atomic, which orders nothing
+ * for TSan: the edge under test is then the only one from x = 1 to the
+ * read. */
+static _Atomic(void *) relaxed_ptr;
+static void publish(void *ptr) {
+  atomic_store_explicit(&relaxed_ptr, ptr, memory_order_relaxed);
+}
+static void *await_published(void) {
+  void *ptr;
+  while ((ptr = atomic_load_explicit(&relaxed_ptr, memory_order_relaxed)) ==
+         NULL)
+    weft_yield();
+  return ptr;
+}
+static void timer_reader(void *a) {
+  (void)a;
+  int64_t when;
+  weft_recv(await_published(), &when);
+  y = x; /* the timer's start happened before its fire */
+  lsend(c, 1);
+}
+static void timer_after(void) { /* weft_after's start -> fire -> receive */
   c = mk(1);
+  go(timer_reader, NULL);
   x = 1;
   weft_chan *t = weft_after(WEFT_MS);
-  go(child_reads, NULL); /* y = x; lsend(c) */
-  int64_t when;
-  weft_recv(t, &when);
-  weft_chan_unref(t);
+  publish(t);
   lrecv(c);
+  weft_chan_unref(t);
 }
-
+static void timer_reset(void) { /* weft_timer_reset -> fire -> receive */
+  c = mk(1);
+  weft_timer *t = weft_timer_new(3600 * WEFT_SEC);
+  go(timer_reader, NULL);
+  x = 1;
+  weft_timer_reset(t, WEFT_MS);
+  publish(weft_timer_chan(t));
+  lrecv(c);
+  weft_timer_free(t);
+}
 static void after_fn(void *a) {
   (void)a;
   y = x; /* weft_ctx_after_func happened before */
   lsend(c, 1);
 }
+static void af_canceller(void *a) {
+  (void)a;
+  weft_ctx_cancel(await_published()); /* starts after_fn */
+}
 static void context_after_func(void) { /* registration -> fn */
   c = mk(1);
   ctx = weft_ctx_with_cancel(weft_ctx_background());
+  go(af_canceller, NULL); /* so that this goroutine does not start fn */
   x = 1;
   weft_ctx_afterfunc *af = weft_ctx_after_func(ctx, after_fn, NULL);
-  weft_ctx_cancel(ctx);
+  publish(ctx);
   lrecv(c);
   weft_ctx_after_func_stop(af);
   weft_ctx_unref(ctx);
@@ -773,6 +809,7 @@ static const litmus cases[] = {
     CASE(sema_, 0),
     CASE(context_cancel, 0),
     CASE(timer_after, 0),
+    CASE(timer_reset, 0),
     CASE(context_after_func, 0),
     CASE(errno_per_goroutine, 0),
     /* The main thread parks as a plain thread (no fiber of its own). */
