@@ -588,17 +588,32 @@ START_TEST(test_after_func_many) {
 END_TEST
 
 /* stop racing cancel: for each handle, exactly one of "stop returned 1" and
- * "fn ran" holds. */
+ * "fn ran" holds. Both outcomes must happen, or the race is not tested:
+ * the canceller raises a flag just before it cancels, and stop follows
+ * that flag after a delay that adapts, longer after a stop that won and
+ * shorter after one that lost (at -1 it does not wait for the flag), so
+ * that the two calls keep landing within nanoseconds of each other. */
 #define AF_RACES WEFT_SCALE(3000)
+#define AF_MAX_DELAY (1 << 22)
 static weft_ctx *g_afr_ctx;
-static atomic_int g_afr_go;
+static atomic_int g_afr_go, g_afr_cancelling;
 
 static void afr_cancel(void *arg) {
   (void)arg;
   while (!atomic_load(&g_afr_go))
     weft_yield();
+  atomic_store(&g_afr_cancelling, 1);
   weft_ctx_cancel(g_afr_ctx);
   weft_wg_done(&g_joined);
+}
+
+static int afr_stop_after(weft_ctx_afterfunc *af, int delay) {
+  if (delay >= 0)
+    while (!atomic_load(&g_afr_cancelling))
+      __asm__ __volatile__("" ::: "memory");
+  for (int k = 0; k < delay; k++)
+    __asm__ __volatile__("" ::: "memory");
+  return weft_ctx_after_func_stop(af);
 }
 
 START_TEST(test_after_func_stop_races_cancel) {
@@ -607,16 +622,20 @@ START_TEST(test_after_func_stop_races_cancel) {
   int *stopped = calloc(AF_RACES, sizeof *stopped);
   ck_assert_ptr_nonnull(recs);
   ck_assert_ptr_nonnull(stopped);
+  int delay = 0;
   for (int i = 0; i < AF_RACES; i++) {
     g_afr_ctx = weft_ctx_with_cancel(weft_ctx_background());
     weft_ctx_afterfunc *af = weft_ctx_after_func(g_afr_ctx, af_fn, &recs[i]);
     atomic_store(&g_afr_go, 0);
+    atomic_store(&g_afr_cancelling, 0);
     weft_wg_add(&g_joined, 1);
     ck_assert_int_eq(weft_go(afr_cancel, NULL), 0);
     atomic_store(&g_afr_go, 1);
-    for (int k = 0; k < i % 50; k++)
-      __asm__ __volatile__("" ::: "memory");
-    stopped[i] = weft_ctx_after_func_stop(af);
+    stopped[i] = afr_stop_after(af, delay);
+    if (stopped[i])
+      delay = delay < AF_MAX_DELAY ? delay + 1 + delay / 4 : delay;
+    else
+      delay = delay > -1 ? delay - 1 - delay / 4 : delay;
     weft_wg_wait(&g_joined);
     weft_ctx_unref(g_afr_ctx);
   }
@@ -632,7 +651,9 @@ START_TEST(test_after_func_stop_races_cancel) {
     ck_assert_msg(atomic_load(&recs[i].runs) + stopped[i] == 1,
                   "race %d: stop returned %d and fn ran %d times", i,
                   stopped[i], atomic_load(&recs[i].runs));
-  (void)nstopped;
+  ck_assert_msg(nstopped > 0 && nstopped < AF_RACES,
+                "stop won %d of %d races: one outcome never happened",
+                nstopped, AF_RACES);
   free(recs);
   free(stopped);
 }
