@@ -9,7 +9,9 @@
  * scale. Stacks need guard regions: with MADV_GUARD_INSTALL (Linux >= 6.13)
  * they share a few VMAs; the mprotect fallback needs two VMAs per stack and
  * stops at vm.max_map_count / 2. On such kernels the count is reduced to fit
- * and the test says so. */
+ * (about 28,700 with the default 65530), the reduced run must still pass,
+ * and the test then exits 77 (CTest: skipped), since the million it names
+ * was not tried. */
 #include <sys/mman.h>
 
 #include "weft_test.h"
@@ -65,7 +67,12 @@ static void spawner(void *arg) {
   weft_wg_done(&g_spawned);
 }
 
-static int kernel_has_guard_regions(void) {
+/* Whether stacks get MADV_GUARD_INSTALL guards: the kernel has them and
+ * WEFT_STACK_GUARD does not force mprotect. */
+static int guard_regions_in_use(void) {
+  const char *force = getenv("WEFT_STACK_GUARD");
+  if (force && strcmp(force, "mprotect") == 0)
+    return 0;
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
   void *p = mmap(NULL, pg, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -87,20 +94,16 @@ static long max_map_count(void) {
   return v;
 }
 
+/* How many goroutines this kernel lets park at once: FULL_N, or what the
+ * mprotect guards fit under vm.max_map_count. */
+static long parked_target(void) {
+  long fit = max_map_count() / 2 - 4096;
+  return guard_regions_in_use() || fit >= FULL_N ? FULL_N : fit;
+}
+
 START_TEST(test_million_parked) {
   weft_procs(4);
-  g_n = FULL_N;
-  if (!kernel_has_guard_regions()) {
-    long fit = max_map_count() / 2 - 4096;
-    if (fit < g_n) {
-      fprintf(stderr,
-              "stress_parked: no MADV_GUARD_INSTALL; mprotect guards fit "
-              "about %ld stacks under vm.max_map_count: parking %ld instead "
-              "of %ld\n",
-              fit, fit, g_n);
-      g_n = fit;
-    }
-  }
+  g_n = parked_target();
   int base = weft_num_goroutines();
   int64_t t0 = weft_now();
   weft_wg_add(&g_gate, 1);
@@ -141,4 +144,17 @@ START_TEST(test_million_parked) {
 }
 END_TEST
 
-WEFT_TEST_MAIN("stress_parked", test_million_parked)
+int main(void) {
+  const TTest *const tests[] = {test_million_parked};
+  int rc = weft_test_run("stress_parked", tests, 1);
+  long n = parked_target();
+  if (rc != 0 || n == FULL_N)
+    return rc;
+  fprintf(stderr,
+          "stress_parked: SKIP the full count: no MADV_GUARD_INSTALL "
+          "(Linux < 6.13, or WEFT_STACK_GUARD=mprotect), so mprotect guards "
+          "fit about %ld stacks under vm.max_map_count; %ld parked and "
+          "passed, %ld not tried\n",
+          n, n, (long)FULL_N);
+  return 77;
+}
