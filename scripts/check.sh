@@ -18,7 +18,9 @@
 #                   examples, which must be race-free
 # After build/, two examples run under valgrind (scripts/weft.supp).
 # Before the builds, scripts/check-layers.sh checks that no file in src/
-# includes a layer above its own (it counts as one test).
+# includes a layer above its own (it counts as one test). After them, a
+# sample of the mutants in tests/mutants/ must each be caught by its tests
+# (scripts/mutants.sh, one test).
 # Each build runs every test under CTest. A test that skips itself (exit 77,
 # e.g. the gdb test without gdb) counts as skipped, not passed. The last
 # lines name every failed and skipped test with its build, and the very
@@ -122,6 +124,17 @@ run_variant build-clang clang "" \
 TSAN_OPTIONS="atexit_sleep_ms=0 ${TSAN_OPTIONS:-}" \
   run_variant build-race clang "" "-DWEFT_RACE=ON -DWEFT_BENCH=OFF" \
   "-L race|example"
+
+# Mutation testing (scripts/mutants.sh; `make mutants` runs all of them):
+# a random sample per run, whose seed the log prints, each mutant of which
+# its tests must kill. Counted as one test.
+echo "=== mutants"
+if scripts/mutants.sh --sample "${WEFT_MUTANTS_SAMPLE:-5}"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)); status=1
+  failed_names+=("scripts/mutants.sh (a mutant survived or broke)")
+fi
 
 echo
 for name in "${skipped_names[@]}"; do echo "skipped: $name"; done

@@ -47,7 +47,9 @@ static atomic_int g_tree_woken;
 
 static void tree_waiter(void *arg) {
   weft_ctx *c = arg;
-  int rc = weft_recv(weft_ctx_done(c), NULL);
+  /* A deadline, so that a cancel that never arrives fails, not hangs. */
+  int rc = weft_recv_dl(weft_ctx_done(c), NULL,
+                        weft_now() + 20 * SLOW * WEFT_SEC);
   WEFT_EXPECT(rc == 0, "recv on done returned %d", rc);
   int err = weft_ctx_err(c);
   WEFT_EXPECT(err == -ECANCELED, "woken by done with err %d", err);
