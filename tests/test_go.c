@@ -254,23 +254,88 @@ START_TEST(test_init_default_stack_size) {
 }
 END_TEST
 
+/* Goroutines that stay alive (parked on the gate) while the test reads
+ * their names from the goroutine dump, the public place names show. */
+static weft_chan *g_name_gate;
+
+static void park_named(void *arg) {
+  weft_recv(g_name_gate, NULL);
+  mark_ran(arg);
+}
+
+/* weft_dump captured in memory; the caller frees it. */
+static char *dump_string(void) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_ptr_nonnull(f);
+  weft_dump(f);
+  fclose(f);
+  return buf;
+}
+
+/* How many occurrences of key the dump holds. */
+static int count_in(const char *dump, const char *key) {
+  int n = 0;
+  for (const char *p = dump; (p = strstr(p, key)) != NULL; p += strlen(key))
+    n++;
+  return n;
+}
+
+/* Dump entries whose header carries exactly this name: the key ends with
+ * the closing quote, so a longer or a cut name does not match. */
+static int named_entries(const char *dump, const char *name) {
+  char key[64];
+  snprintf(key, sizeof key, " \"%s\" [", name);
+  return count_in(dump, key);
+}
+
+/* Entry headers without a name: "goroutine N [". */
+static int unnamed_entries(const char *dump) {
+  int n = 0;
+  for (const char *p = dump; (p = strstr(p, "\ngoroutine ")) != NULL; p++) {
+    const char *q = p + strlen("\ngoroutine ");
+    while (*q >= '0' && *q <= '9')
+      q++;
+    n += strncmp(q, " [", 2) == 0;
+  }
+  return n;
+}
+
 START_TEST(test_go_opts_name) {
   const char *names[] = {
       "worker", "", "a-name-that-is-much-longer-than-thirty-one-bytes-long",
       NULL};
   char stackname[8] = "tmp";
   int n = (int)(sizeof names / sizeof names[0]);
+  g_name_gate = weft_chan_make(0, 0);
+  ck_assert_ptr_nonnull(g_name_gate);
   weft_wg_add(&g_wg, n + 1);
   for (int i = 0; i < n; i++) {
     weft_go_options o = {0, names[i]};
-    ck_assert_int_eq(weft_go_opts(mark_ran, NULL, &o), 0);
+    ck_assert_int_eq(weft_go_opts(park_named, NULL, &o), 0);
   }
   /* The name is copied: the caller's buffer may change at once. */
   weft_go_options o = {0, stackname};
-  ck_assert_int_eq(weft_go_opts(mark_ran, NULL, &o), 0);
+  ck_assert_int_eq(weft_go_opts(park_named, NULL, &o), 0);
   memset(stackname, 'Z', sizeof stackname - 1);
+  /* A goroutine is in the dump from its creation on; all five are alive
+   * until the gate closes, and nothing else runs (the test is a thread). */
+  char *d = dump_string();
+  ck_assert_msg(named_entries(d, "worker") == 1, "%s", d);
+  /* A long name keeps its first 31 bytes, no fewer. */
+  ck_assert_msg(named_entries(d, "a-name-that-is-much-longer-than") == 1,
+                "the long name is not cut at 31 bytes: %s", d);
+  ck_assert_msg(named_entries(d, "tmp") == 1, "%s", d);
+  ck_assert_msg(strstr(d, "ZZZ") == NULL, "the name was not copied: %s", d);
+  /* "" and NULL both mean unnamed: no quotes at all. */
+  ck_assert_msg(unnamed_entries(d) == 2 && named_entries(d, "") == 0, "%s",
+                d);
+  free(d);
+  ck_assert_int_eq(weft_close(g_name_gate), 0);
   weft_wg_wait(&g_wg);
   ck_assert_int_eq(atomic_load(&g_ran), n + 1);
+  weft_chan_unref(g_name_gate);
 }
 END_TEST
 
@@ -481,6 +546,24 @@ START_TEST(test_procs_before_and_after_start) {
 }
 END_TEST
 
+/* Proc ids seen by hold_p_until_all_seen, one bit each. */
+static atomic_int g_procs_seen;
+
+/* Notes its proc id, then computes without a weft call (so it keeps its
+ * P: scheduling is cooperative) until every one of the all-bits has been
+ * seen: the other holders cannot run on a held P, so each P shows up. */
+static void hold_p_until_all_seen(void *arg) {
+  int all = (int)(intptr_t)arg;
+  int p = weft_proc_id();
+  if (p >= 0 && p < 30)
+    atomic_fetch_or(&g_procs_seen, 1 << p);
+  int64_t give_up = weft_test_clock() + 10 * (int64_t)1000000000;
+  while ((atomic_load(&g_procs_seen) & all) != all &&
+         weft_test_clock() < give_up)
+    ;
+  weft_wg_done(&g_wg);
+}
+
 START_TEST(test_procs_env) {
   setenv("WEFT_PROCS", "5", 1);
   ck_assert_int_eq(weft_procs(0), 5);
@@ -492,6 +575,16 @@ START_TEST(test_procs_env) {
     ck_assert_int_eq(weft_go(check_proc_id, NULL), 0);
   weft_wg_wait(&g_wg);
   WEFT_ASSERT_NO_FAILURES();
+  /* Five goroutines that each hold a P run on five different Ps. */
+  const int all = (1 << 5) - 1;
+  weft_wg_add(&g_wg, 5);
+  for (int i = 0; i < 5; i++)
+    ck_assert_int_eq(weft_go(hold_p_until_all_seen, (void *)(intptr_t)all),
+                     0);
+  weft_wg_wait(&g_wg);
+  ck_assert_msg(atomic_load(&g_procs_seen) == all,
+                "proc ids seen: mask 0x%x, want 0x%x",
+                atomic_load(&g_procs_seen), all);
 }
 END_TEST
 

@@ -273,8 +273,16 @@ END_TEST
 
 /* ---- a zeroed RWMutex and readers unlocking from another party ------------- */
 
+static atomic_int g_runlocks_begun;
+static weft_rwmutex *g_cross_rw;
+
+/* Each reader drops one of the main thread's read locks, the i-th after
+ * i * 5 ms, so that a writer let in early would find some still held. It
+ * counts itself before its runlock: a writer in the lock must see all ten. */
 static void runlock_other(void *arg) {
-  weft_rwmutex_runlock(arg); /* a read lock taken by the main thread */
+  weft_sleep((int64_t)(intptr_t)arg * 5 * WEFT_MS);
+  atomic_fetch_add(&g_runlocks_begun, 1);
+  weft_rwmutex_runlock(g_cross_rw); /* a read lock taken by the main thread */
   weft_wg_done(&g_joined);
 }
 
@@ -282,12 +290,16 @@ START_TEST(test_zeroed_and_cross_runlock) {
   weft_procs(2);
   weft_rwmutex *rw = calloc(1, sizeof *rw);
   ck_assert_ptr_nonnull(rw);
+  g_cross_rw = rw;
   for (int i = 0; i < 10; i++)
     weft_rwmutex_rlock(rw);
   weft_wg_add(&g_joined, 10);
   for (int i = 0; i < 10; i++)
-    ck_assert_int_eq(weft_go(runlock_other, rw), 0);
+    ck_assert_int_eq(weft_go(runlock_other, (void *)(intptr_t)(i + 1)), 0);
   weft_rwmutex_lock(rw); /* waits for the ten runlocks */
+  int begun = atomic_load(&g_runlocks_begun);
+  ck_assert_msg(begun == 10, "the writer got in after %d of the 10 runlocks",
+                begun);
   weft_wg_wait(&g_joined);
   weft_rwmutex_unlock(rw);
   free(rw);

@@ -257,9 +257,12 @@ static void produce(void *arg) {
   for (int i = 0; i < FAN_PER;) {
     int v[2] = {p->id, i};
     if (xorshift(&seed) % 16 == 0) {
-      /* A send with a short deadline: retried until it lands. */
+      /* A send with a short deadline, 0, 10 or 20 us away (0: past at once,
+       * Go's select with a default case, which gives up whenever the
+       * consumers are busy): retried until it lands. */
       weft_case cs[1] = {WEFT_SEND(p->c, v)};
-      int rc = weft_select_dl(cs, 1, weft_now() + 20 * WEFT_US);
+      int64_t wait = (int64_t)(xorshift(&seed) % 3) * 10 * WEFT_US;
+      int rc = weft_select_dl(cs, 1, weft_now() + wait);
       if (rc == -ETIMEDOUT) {
         atomic_fetch_add(&p->send_timeouts, 1);
         continue;
@@ -348,6 +351,7 @@ static void *consume_thread(void *arg) {
 START_TEST(test_fan_in_timeouts) {
   weft_procs(4);
   int base = weft_num_goroutines();
+  long send_timeouts = 0;
   for (int round = 0; round < 2; round++) {
     /* Round 0: goroutine consumers; round 1: one of them a plain thread. */
     static producer ps[PRODUCERS];
@@ -392,13 +396,21 @@ START_TEST(test_fan_in_timeouts) {
       if (atomic_load(&g_fan_seen[i]) != 1)
         ck_abort_msg("producer %d value %d received %d times", i / FAN_PER,
                      i % FAN_PER, atomic_load(&g_fan_seen[i]));
-    for (int i = 0; i < PRODUCERS; i++)
+    for (int i = 0; i < PRODUCERS; i++) {
+      send_timeouts += atomic_load(&ps[i].send_timeouts);
       weft_chan_unref(ps[i].c);
+    }
     free(g_fan_seen);
   }
-  /* The timeouts really happened, on both sides. */
-  ck_assert_int_gt(atomic_load(&g_fan_timeouts) + atomic_load(&g_fan_after_fired),
-                   0);
+  /* The timeouts really happened, on both sides: the producers' timed
+   * sends (retried until they land) and the consumers' deadlines and
+   * weft_after cases. */
+  long consumer_timeouts =
+      atomic_load(&g_fan_timeouts) + atomic_load(&g_fan_after_fired);
+  ck_assert_msg(send_timeouts > 0 && consumer_timeouts > 0,
+                "timeouts: %ld of the producers' sends, %ld of the "
+                "consumers' selects",
+                send_timeouts, consumer_timeouts);
   assert_goroutines_back_to(base, 30000, "fan-in");
 }
 END_TEST
