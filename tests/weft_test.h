@@ -49,7 +49,10 @@
 #endif
 
 /* Runs fn() in a child process with stderr captured into buf (NUL-ended).
- * Returns the child's wait status. */
+ * Returns the child's wait status. A child still running after
+ * WEFT_TEST_CHILD_S seconds dies of SIGALRM, so that a hang in it fails
+ * the test with that status instead of hanging it. */
+#define WEFT_TEST_CHILD_S 120
 static inline int weft_test_child(void (*fn)(void), char *buf, size_t len) {
   int fds[2];
   if (pipe(fds) != 0)
@@ -61,6 +64,8 @@ static inline int weft_test_child(void (*fn)(void), char *buf, size_t len) {
   if (pid == 0) {
     close(fds[0]);
     dup2(fds[1], 2);
+    signal(SIGALRM, SIG_DFL); /* not Check's, which kills the group */
+    alarm(WEFT_TEST_CHILD_S);
     fn();
     _exit(0);
   }
