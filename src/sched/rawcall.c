@@ -41,9 +41,9 @@
  * If the touch is still clear, sysmon checks again that the P is RUNNING and
  * held by m (after the barrier, the thread's last stores before it blocked
  * are visible: a bracketed call's enter has cleared p->m), then stamps the
- * goroutine [syscall] for the
- * dump, notes it in m->lost_g, counts nhanded (as retake does), and commits
- * with CAS PROPOSED->TAKEN (acq_rel). It clears p->m, so that no look
+ * goroutine [syscall] for the dump, notes it in m->lost_g, counts nhanded
+ * (as retake does), and commits with CAS PROPOSED->TAKEN (acq_rel). It
+ * clears p->m, so that no look
  * mistakes the old M for the P's holder before the new one stores itself,
  * and hands the P to a spare M (weft__startm). A failed commit means the
  * thread withdrew: sysmon uncounts.
