@@ -18,16 +18,6 @@
 
 static weft_waitgroup g_wg = WEFT_WAITGROUP_INIT;
 
-/* How many parties are queued on c's send or receive queue (internals). */
-static int queued(weft_chan *c, bool send) {
-  weft__spin_lock(&c->lock);
-  int n = 0;
-  for (weft__waiter *w = send ? c->sendq.head : c->recvq.head; w; w = w->next)
-    n++;
-  weft__spin_unlock(&c->lock);
-  return n;
-}
-
 /* ---- Go's TestChan, over many capacities ------------------------------------ */
 
 static atomic_int g_recv_flag[2];
@@ -1136,9 +1126,9 @@ START_TEST(test_free_by_closer) {
     /* The receivers borrow c: every one must be inside its receive,
      * queued, before the free. */
     int64_t until = weft_now() + 10 * WEFT_SEC;
-    while (queued(c, false) < CF_RECEIVERS && weft_now() < until)
+    while (weft_test_queued(c, false) < CF_RECEIVERS && weft_now() < until)
       sched_yield();
-    REQUIRE_EQ(queued(c, false), CF_RECEIVERS);
+    REQUIRE_EQ(weft_test_queued(c, false), CF_RECEIVERS);
     REQUIRE_EQ(weft_close(c), 0);
     weft_chan_unref(c);
     weft_wg_wait(&g_wg);

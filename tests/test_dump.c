@@ -13,17 +13,6 @@
 
 static volatile int sink;
 
-/* Captures a dump in memory; the caller frees it. */
-static char *dump_string(void) {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  ck_assert_ptr_nonnull(f);
-  weft_dump(f);
-  fclose(f);
-  return buf;
-}
-
 /* The entry of the goroutine named name (a copy; the caller frees it), or
  * NULL. An entry runs from "goroutine " to the next blank line. */
 __attribute__((noinline)) static char *entry_named(const char *dump,
@@ -51,7 +40,7 @@ static int count_entries(const char *dump) {
 /* Whether a dump now shows one goroutine, parked in a channel receive (and
  * so none that is still on its way out). */
 static bool only_recv_parked(void) {
-  char *d = dump_string();
+  char *d = weft_test_dump_string();
   bool yes = count_entries(d) == 1 && strstr(d, "[chan receive]") != NULL;
   free(d);
   return yes;
@@ -176,7 +165,7 @@ static void setup_parkers(void) {
 }
 
 static bool all_parked(void) {
-  char *d = dump_string();
+  char *d = weft_test_dump_string();
   bool ok = count_entries(d) == NPARKERS; /* the spawner is gone */
   for (int i = 0; ok && i < NPARKERS; i++) {
     char *e = entry_named(d, parkers[i].name);
@@ -193,7 +182,7 @@ START_TEST(test_dump_states_and_frames) {
                 "not every goroutine parked in time");
   int64_t t0 = weft_test_clock();
   WEFT_ASSERT_NO_FAILURES();
-  char *d = dump_string();
+  char *d = weft_test_dump_string();
   /* Everything is parked: the dump is exact, one entry per goroutine. */
   ck_assert_int_eq(count_entries(d), NPARKERS);
   ck_assert_int_eq(weft_num_goroutines(), NPARKERS);
@@ -218,7 +207,7 @@ START_TEST(test_dump_states_and_frames) {
   /* The wait's length shows once it reaches a second. */
   while (weft_test_clock() - t0 < 1300 * 1000000LL)
     weft_test_os_sleep_ms(20);
-  d = dump_string();
+  d = weft_test_dump_string();
   char *e = entry_named(d, "sleep");
   ck_assert_ptr_nonnull(e);
   ck_assert_msg(strstr(e, "[sleep, ") && strstr(e, " seconds]:"), "%s", e);
@@ -240,7 +229,7 @@ static void dump_until_main_listed(void *arg) {
   snprintf(want, sizeof want, "\nthread %ld (main) [chan receive]:",
            (long)getpid());
   for (int i = 0; i < 1000; i++) {
-    char *d = dump_string();
+    char *d = weft_test_dump_string();
     if (strstr(d, want)) {
       g_thread_dump = d;
       break;
@@ -269,7 +258,7 @@ START_TEST(test_dump_shows_blocked_thread) {
   ck_assert_msg(strstr(t, "dump_main_waits+0x"), "%s", g_thread_dump);
   free(g_thread_dump);
   /* Once it runs again it is off the list. */
-  char *d = dump_string();
+  char *d = weft_test_dump_string();
   ck_assert_msg(strstr(d, "\nthread ") == NULL, "%s", d);
   free(d);
   weft_chan_unref(g_main_chan);
@@ -292,7 +281,7 @@ PARKER void dump_spinner(void *arg) {
 
 PARKER void dump_from_goroutine(void *arg) {
   (void)arg;
-  g_self_dump = dump_string();
+  g_self_dump = weft_test_dump_string();
   sink++;
   weft_wg_done(&g_wg);
 }

@@ -263,17 +263,6 @@ static void park_named(void *arg) {
   mark_ran(arg);
 }
 
-/* weft_dump captured in memory; the caller frees it. */
-static char *dump_string(void) {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  ck_assert_ptr_nonnull(f);
-  weft_dump(f);
-  fclose(f);
-  return buf;
-}
-
 /* How many occurrences of key the dump holds. */
 static int count_in(const char *dump, const char *key) {
   int n = 0;
@@ -321,7 +310,7 @@ START_TEST(test_go_opts_name) {
   memset(stackname, 'Z', sizeof stackname - 1);
   /* A goroutine is in the dump from its creation on; all five are alive
    * until the gate closes, and nothing else runs (the test is a thread). */
-  char *d = dump_string();
+  char *d = weft_test_dump_string();
   ck_assert_msg(named_entries(d, "worker") == 1, "%s", d);
   /* A long name keeps its first 31 bytes, no fewer. */
   ck_assert_msg(named_entries(d, "a-name-that-is-much-longer-than") == 1,

@@ -67,17 +67,6 @@ START_TEST(test_abort_flushes_stdout) {
 }
 END_TEST
 
-/* How many parties wait on c's send or receive queue (internals, as in
- * test_chan.c). */
-static int queued(weft_chan *c, bool send) {
-  weft__spin_lock(&c->lock);
-  int n = 0;
-  for (weft__waiter *w = send ? c->sendq.head : c->recvq.head; w; w = w->next)
-    n++;
-  weft__spin_unlock(&c->lock);
-  return n;
-}
-
 static atomic_int g_recv_rc = 99, g_send_rc = 99; /* 99: not returned */
 static atomic_int g_recv_v = -1;
 
@@ -104,7 +93,7 @@ START_TEST(test_close_wakes_then_close_is_fine) {
   go_or_die(blocked_receiver, c);
   go_or_die(blocked_sender, full);
   ck_assert_msg(
-      WEFT_POLL_UNTIL(queued(c, false) == 1 && queued(full, true) == 1, 10000),
+      WEFT_POLL_UNTIL(weft_test_queued(c, false) == 1 && weft_test_queued(full, true) == 1, 10000),
       "the receiver and the sender did not block");
   ck_assert_int_eq(atomic_load(&g_recv_rc), 99);
   ck_assert_int_eq(atomic_load(&g_send_rc), 99);

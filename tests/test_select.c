@@ -312,15 +312,6 @@ END_TEST
  * the channel (read from the internals), so that every round tests the
  * blocked path, where Go's choice is still random: a select enqueues its
  * cases in its random lock order, not in case order. */
-static int queued(weft_chan *c, bool send) {
-  weft__spin_lock(&c->lock);
-  int n = 0;
-  for (weft__waiter *w = send ? c->sendq.head : c->recvq.head; w; w = w->next)
-    n++;
-  weft__spin_unlock(&c->lock);
-  return n;
-}
-
 #define PRS_N 100
 static int g_prs[PRS_N];
 
@@ -329,7 +320,7 @@ static void prs_receiver(void *arg) {
   for (int i = 0; i < PRS_N; i++) {
     weft_yield();
     if (weft_chan_cap(c) == 0)
-      while (queued(c, true) < 2)
+      while (weft_test_queued(c, true) < 2)
         weft_yield();
     weft_recv(c, &g_prs[i]);
   }
@@ -380,9 +371,9 @@ START_TEST(test_pseudo_random_send) {
   go_or_die(prr_selector, c);
   for (int i = 0; i < PRS_N; i++) {
     int64_t until = weft_now() + 10 * WEFT_SEC;
-    while (queued(c, false) < 2 && weft_now() < until)
+    while (weft_test_queued(c, false) < 2 && weft_now() < until)
       sched_yield();
-    REQUIRE(queued(c, false) == 2);
+    REQUIRE(weft_test_queued(c, false) == 2);
     REQUIRE_EQ(weft_send(c, &i), 0);
   }
   weft_wg_wait(&g_wg);

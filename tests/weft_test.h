@@ -48,6 +48,29 @@
 #define WEFT_SCALE(n) (n)
 #endif
 
+/* A goroutine dump captured in memory; the caller frees it. */
+static inline char *weft_test_dump_string(void) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_ptr_nonnull(f);
+  weft_dump(f);
+  fclose(f);
+  return buf;
+}
+
+#ifdef WEFT_CHAN_H /* for tests that include chan/chan.h first */
+/* How many parties wait on c's send or receive queue. */
+static inline int weft_test_queued(weft_chan *c, bool send) {
+  weft__spin_lock(&c->lock);
+  int n = 0;
+  for (weft__waiter *w = send ? c->sendq.head : c->recvq.head; w; w = w->next)
+    n++;
+  weft__spin_unlock(&c->lock);
+  return n;
+}
+#endif
+
 /* Runs fn() in a child process with stderr captured into buf (NUL-ended).
  * Returns the child's wait status. A child still running after
  * WEFT_TEST_CHILD_S seconds dies of SIGALRM, so that a hang in it fails
