@@ -24,11 +24,12 @@
 # it is: a test that fails unmutated kills nothing.
 #
 # Prints one line per mutant (killed, SURVIVED, or BROKEN when the patch
-# does not apply or the mutant does not build), then a summary; exits 1 if
-# any survived or broke.
+# has no tests line, touches tests/, does not apply or does not build),
+# then a summary; exits 1 if any survived or broke.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$PWD
+scripts/deps.sh || exit 1
 
 sample=0
 seed=$RANDOM
@@ -95,11 +96,12 @@ configure() { # kind
 }
 
 build_specs() { # spec...: builds what they run; 0 if it built
-  local spec name
+  local spec name kind
   for spec in "$@"; do
     name=${spec%%:*}
-    configure "$(kind_of "$name")" || return 1
-    cmake --build "$scratch/build-$(kind_of "$name")" -j"$jobs" \
+    kind=$(kind_of "$name")
+    configure "$kind" || return 1
+    cmake --build "$scratch/build-$kind" -j"$jobs" \
       --target "$(target_of "$name")" >>"$scratch/build.log" 2>&1 || return 1
   done
 }

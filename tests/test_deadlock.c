@@ -12,18 +12,12 @@
 #define DEADLOCK_LINE "weft: fatal error: all goroutines are asleep - deadlock!\n"
 #define REPORT_BOUND_NS (5 * WEFT_SEC) /* generous: a loaded 2-vCPU box */
 
-/* Check's own SIGALRM handler, inherited through fork, would kill the whole
- * process group: restore the default (terminate) first. */
-static void arm_alarm(unsigned s) {
-  signal(SIGALRM, SIG_DFL);
-  alarm(s);
-}
 
 static void start_procs(int procs) {
   weft_config cfg = {.procs = procs};
   if (weft_init(&cfg) != 0)
     abort();
-  arm_alarm(30); /* a missed report fails the test instead of hanging it */
+  weft_test_alarm(30); /* a missed report fails the test, not hangs it */
 }
 
 /* Runs fn in a child; asserts it was reported as deadlocked, promptly, with
@@ -370,7 +364,7 @@ END_TEST
 static void off_by_env(void) {
   setenv("WEFT_DEADLOCK", "0", 1);
   weft_chan *c = weft_chan_make(sizeof(int), 0);
-  arm_alarm(1);
+  weft_test_alarm(1);
   int v;
   weft_recv(c, &v);
 }
@@ -381,7 +375,7 @@ static void off_by_config(void) {
     abort();
   setenv("WEFT_DEADLOCK", "1", 1); /* the config wins */
   weft_chan *c = weft_chan_make(sizeof(int), 0);
-  arm_alarm(1);
+  weft_test_alarm(1);
   int v;
   weft_recv(c, &v);
 }
@@ -391,7 +385,7 @@ static void on_by_config(void) {
   weft_config cfg = {.procs = 1, .deadlock_check = 1}; /* wins over env */
   if (weft_init(&cfg) != 0)
     abort();
-  arm_alarm(30);
+  weft_test_alarm(30);
   main_recv();
 }
 

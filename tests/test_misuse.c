@@ -92,9 +92,10 @@ START_TEST(test_close_wakes_then_close_is_fine) {
   ck_assert_int_eq(weft_send(full, &v), 0); /* a second send blocks */
   go_or_die(blocked_receiver, c);
   go_or_die(blocked_sender, full);
-  ck_assert_msg(
-      WEFT_POLL_UNTIL(weft_test_queued(c, false) == 1 && weft_test_queued(full, true) == 1, 10000),
-      "the receiver and the sender did not block");
+  ck_assert_msg(WEFT_POLL_UNTIL(weft_test_queued(c, false) == 1 &&
+                                    weft_test_queued(full, true) == 1,
+                                10000),
+                "the receiver and the sender did not block");
   ck_assert_int_eq(atomic_load(&g_recv_rc), 99);
   ck_assert_int_eq(atomic_load(&g_send_rc), 99);
   ck_assert_int_eq(weft_close(c), 0);

@@ -2355,11 +2355,6 @@ END_TEST
 
 /* ==== 14. waiting on an fd is not a deadlock ================================== */
 
-static void arm_alarm(unsigned s) {
-  signal(SIGALRM, SIG_DFL); /* Check's handler would kill the group */
-  alarm(s);
-}
-
 /* A process, not a thread, writes later: any thread of this process
  * outside weft would keep the detector quiet by itself. */
 static pid_t late_writer_process(int p[2]) {
@@ -2416,7 +2411,7 @@ static void late_os_write(void *arg) {
 }
 
 static void io_wait_goroutine_child(void) {
-  arm_alarm(30);
+  weft_test_alarm(30);
   int p[2];
   if (pipe(p) != 0)
     _exit(2);
@@ -2430,7 +2425,7 @@ static void io_wait_goroutine_child(void) {
 }
 
 static void io_wait_main_child(void) {
-  arm_alarm(30);
+  weft_test_alarm(30);
   int p[2];
   if (pipe(p) != 0)
     _exit(2);
@@ -2442,7 +2437,7 @@ static void io_wait_main_child(void) {
 }
 
 static void io_wait_thread_writer_child(void) {
-  arm_alarm(30);
+  weft_test_alarm(30);
   int p[2];
   if (pipe(p) != 0)
     _exit(2);

@@ -71,6 +71,14 @@ static inline int weft_test_queued(weft_chan *c, bool send) {
 }
 #endif
 
+/* Kills this process with SIGALRM after s seconds, so that a hang fails a
+ * test instead of hanging it. Check's own SIGALRM handler, inherited
+ * through fork, would kill the whole process group: the default first. */
+static inline void weft_test_alarm(unsigned s) {
+  signal(SIGALRM, SIG_DFL);
+  alarm(s);
+}
+
 /* Runs fn() in a child process with stderr captured into buf (NUL-ended).
  * Returns the child's wait status. A child still running after
  * WEFT_TEST_CHILD_S seconds dies of SIGALRM, so that a hang in it fails
@@ -87,8 +95,7 @@ static inline int weft_test_child(void (*fn)(void), char *buf, size_t len) {
   if (pid == 0) {
     close(fds[0]);
     dup2(fds[1], 2);
-    signal(SIGALRM, SIG_DFL); /* not Check's, which kills the group */
-    alarm(WEFT_TEST_CHILD_S);
+    weft_test_alarm(WEFT_TEST_CHILD_S);
     fn();
     _exit(0);
   }
