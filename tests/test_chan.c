@@ -1335,9 +1335,68 @@ START_TEST(test_send_null_elem_is_einval) {
 }
 END_TEST
 
+/* ---- a plain thread's wait and signals ------------------------------------ */
+
+/* A plain thread blocked in a receive without a deadline stays blocked
+ * through signals that interrupt its futex wait (EINTR), then gets the
+ * value: an interrupted wait is not a timeout. */
+static atomic_int g_usr1_hits;
+static void on_usr1(int sig) {
+  (void)sig;
+  atomic_fetch_add(&g_usr1_hits, 1);
+}
+
+typedef struct sig_recv {
+  weft_chan *c;
+  atomic_int rc; /* 99 until the receive returns */
+  int v;
+} sig_recv;
+
+static void *recv_on_thread(void *arg) {
+  sig_recv *s = arg;
+  int v = 0;
+  int rc = weft_recv(s->c, &v);
+  s->v = v;
+  atomic_store(&s->rc, rc); /* last: the test waits for it */
+  return NULL;
+}
+
+START_TEST(test_thread_recv_survives_signals) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; /* no SA_RESTART: the futex wait returns EINTR */
+  ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+  static sig_recv s = {.rc = 99};
+  s.c = weft_chan_make(sizeof(int), 0);
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, recv_on_thread, &s), 0);
+  ck_assert(WEFT_POLL_UNTIL(weft_test_queued(s.c, false) == 1, 10000));
+  weft_test_os_sleep_ms(20); /* past the wait's spin, asleep in the futex */
+  for (int i = 0; i < 10; i++) {
+    int before = atomic_load(&g_usr1_hits);
+    ck_assert_int_eq(pthread_kill(th, SIGUSR1), 0);
+    ck_assert_msg(WEFT_POLL_UNTIL(atomic_load(&g_usr1_hits) > before, 5000),
+                  "signal %d not handled", i);
+  }
+  weft_test_os_sleep_ms(20);
+  ck_assert_msg(atomic_load(&s.rc) == 99,
+                "the receive returned %d after signals, with nothing sent",
+                atomic_load(&s.rc));
+  int v = 42;
+  ck_assert_int_eq(weft_send(s.c, &v), 0);
+  pthread_join(th, NULL);
+  ck_assert_int_eq(atomic_load(&s.rc), 1);
+  ck_assert_int_eq(s.v, 42);
+  weft_chan_unref(s.c);
+}
+END_TEST
+
 WEFT_TEST_MAIN("chan", test_send_null_elem_is_einval, test_go_testchan, test_unbuffered_handoff, test_fifo,
                test_close_wakes_all, test_close_errors, test_nil_channel,
                test_nonblock, test_timed_out_waiters_leave, test_zero_size,
                test_large_elements, test_make_limits, test_ref_unref,
                test_free_after_last_op, test_free_by_closer, test_mpmc_goroutines,
-               test_mpmc_mixed_threads, test_sieve)
+               test_mpmc_mixed_threads, test_sieve,
+               test_thread_recv_survives_signals)
